@@ -29,6 +29,8 @@ class LocalSite:
     port: int = 0
     hits: list[Hit] = field(default_factory=list)
     _routes: dict[str, Handler] = field(default_factory=dict)
+    # Serves paths with no route of their own (default: 404).
+    fallback: Handler | None = None
     _loop: asyncio.AbstractEventLoop | None = None
     _thread: threading.Thread | None = None
     _runner: web.AppRunner | None = None
@@ -71,7 +73,7 @@ class LocalSite:
     # -- lifecycle ----------------------------------------------------------------------------------
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         self.hits.append(Hit(request.method, request.path, dict(request.headers)))
-        handler = self._routes.get(request.path)
+        handler = self._routes.get(request.path) or self.fallback
         if handler is None:
             return web.Response(status=404, text="not found")
         return await handler(request)

@@ -1,0 +1,158 @@
+"""Tracked backlinks: source pages that should link to one of our target URLs.
+
+Stored in the ``backlinks`` table, one document per (source, target) pair compared by
+:func:`bot.urls.link_key`, so ``https://Partner.example/a/`` and ``https://partner.example/a`` are the
+same backlink. Each document also keeps the latest verification (``last_verdict``, ``last_reason``,
+``last_checked_at``) so later rechecks can tell what changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.errors import InputError
+from bot.models import InboundResult
+from bot.net.policy import AddressPolicy
+from bot.storage import Store, Tx
+from bot.urls import link_key, scheme_of
+
+BACKLINKS_TABLE = "backlinks"
+
+
+@dataclass(frozen=True, slots=True)
+class TrackedBacklink:
+    id: str
+    source_url: str
+    target_url: str
+    added_by: str | None
+    added_at: str  # ISO 8601, UTC
+    last_verdict: str | None = None
+    last_reason: str | None = None
+    last_checked_at: str | None = None
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> TrackedBacklink:
+        return cls(
+            id=str(doc["id"]),
+            source_url=doc["source_url"],
+            target_url=doc["target_url"],
+            added_by=doc.get("added_by"),
+            added_at=doc.get("added_at", ""),
+            last_verdict=doc.get("last_verdict"),
+            last_reason=doc.get("last_reason"),
+            last_checked_at=doc.get("last_checked_at"),
+        )
+
+
+def utc_now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def validate_user_url(url: str, policy: AddressPolicy, *, what: str = "URL") -> str:
+    """Return ``url`` stripped if it is an http(s) URL the address policy accepts; else raise InputError."""
+    url = url.strip()
+    if not url:
+        raise InputError(f"the {what} is empty")
+    scheme = scheme_of(url)
+    if scheme not in ("http", "https"):
+        raise InputError(f"{url!r} is not an http(s) URL (the {what} must start with http:// or https://)")
+    error = policy.vet_url(url)
+    if error is not None:
+        raise InputError(f"{url} was refused: {error.message}")
+    try:
+        link_key(url)
+    except ValueError as exc:
+        raise InputError(f"{url!r} is not a valid URL: {exc}") from exc
+    return url
+
+
+class BacklinkRegistry:
+    """Adds, removes, lists and records verifications of tracked backlinks in a :class:`Store`."""
+
+    def __init__(
+        self, store: Store, policy: AddressPolicy, *, now: Callable[[], str] = utc_now_iso
+    ) -> None:
+        self._store = store
+        self._policy = policy
+        self._now = now
+
+    async def track(self, source_url: str, target_url: str, *, added_by: str | None = None) -> bool:
+        """Start tracking; True when new, False when it was already tracked. Raises InputError."""
+        source_url = validate_user_url(source_url, self._policy, what="source page URL")
+        target_url = validate_user_url(target_url, self._policy, what="target URL")
+        source_key, target_key = link_key(source_url), link_key(target_url)
+        if source_key == target_key:
+            raise InputError("the source page and the target are the same URL")
+        doc = {
+            "source_url": source_url,
+            "target_url": target_url,
+            "source_key": source_key,
+            "target_key": target_key,
+            "added_by": added_by,
+            "added_at": self._now(),
+        }
+
+        def add(tx: Tx) -> bool:
+            if tx.find(BACKLINKS_TABLE, source_key=source_key, target_key=target_key):
+                return False
+            tx.insert(BACKLINKS_TABLE, doc)
+            return True
+
+        # One transaction: two people tracking the same backlink at once store it once.
+        return await self._store.transact(add)
+
+    async def untrack(self, source_url: str, target_url: str) -> bool:
+        """Stop tracking; True when something was removed. Raises InputError on a malformed URL."""
+        try:
+            source_key, target_key = link_key(source_url.strip()), link_key(target_url.strip())
+        except ValueError as exc:
+            raise InputError(f"not a valid URL: {exc}") from exc
+        removed = await self._store.remove(BACKLINKS_TABLE, source_key=source_key, target_key=target_key)
+        return removed > 0
+
+    async def tracked(self, target_url: str | None = None) -> list[TrackedBacklink]:
+        """All tracked backlinks, or those pointing to ``target_url``, oldest first."""
+        if target_url is None:
+            docs = await self._store.find(BACKLINKS_TABLE)
+        else:
+            try:
+                docs = await self._store.find(BACKLINKS_TABLE, target_key=link_key(target_url.strip()))
+            except ValueError as exc:
+                raise InputError(f"not a valid URL: {exc}") from exc
+        return sorted((TrackedBacklink.from_doc(d) for d in docs), key=lambda b: (b.added_at, b.id))
+
+    async def for_targets(self, target_urls: list[str]) -> list[TrackedBacklink]:
+        """Tracked backlinks whose target matches any of ``target_urls`` (e.g. requested and final URL)."""
+        keys = []
+        for url in target_urls:
+            try:
+                keys.append(link_key(url))
+            except ValueError:
+                continue
+        seen: dict[str, TrackedBacklink] = {}
+        for key in dict.fromkeys(keys):
+            for doc in await self._store.find(BACKLINKS_TABLE, target_key=key):
+                backlink = TrackedBacklink.from_doc(doc)
+                seen.setdefault(backlink.id, backlink)
+        return list(seen.values())
+
+    async def record(self, verified: list[tuple[TrackedBacklink, InboundResult]]) -> None:
+        """Store the latest verification on each backlink's document, in one write for the batch."""
+        checked_at = self._now()
+
+        def write(tx: Tx) -> None:
+            for backlink, result in verified:
+                tx.update(
+                    BACKLINKS_TABLE,
+                    backlink.id,
+                    {
+                        "last_verdict": result.verdict.value,
+                        "last_reason": result.reason,
+                        "last_checked_at": checked_at,
+                    },
+                )
+
+        await self._store.transact(write)

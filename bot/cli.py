@@ -1,0 +1,213 @@
+"""``linkpact``: the command-line twin of every Slack feature, over the same core.
+
+Exit codes: 0 = the page answered and nothing is broken or lost; 1 = something is broken or lost (or the
+page failed); 2 = bad input, a refused URL, or a configuration/storage problem (message on stderr);
+3 = an internal error (a one-line message; the traceback only with ``LINKPACT_DEBUG=1``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, TextIO
+
+from dotenv import load_dotenv
+
+from bot import __version__
+from bot.config import DEFAULT_PORT, ConfigError, Settings
+from bot.errors import InputError
+from bot.storage import StorageError
+
+if TYPE_CHECKING:
+    from bot.engine import Engine, Progress
+
+EXIT_OK = 0
+EXIT_PROBLEMS = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 3
+# A progress line more often than this is noise in a log; on a terminal it is redrawn in place.
+PROGRESS_INTERVAL_S = 0.5
+PROGRESS_INTERVAL_LOG_S = 5.0
+
+logger = logging.getLogger("linkpact")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that exits with 2 and a one-line hint (its default), and never prints a traceback."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"linkpact: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="linkpact",
+        description="Check a page's outbound links and the backlinks that should point to it.",
+    )
+    parser.add_argument("--version", action="version", version=f"linkpact {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    check = sub.add_parser("check", help="check every link on a page and the tracked backlinks to it")
+    check.add_argument("url")
+    check.add_argument("--json", action="store_true", help="print the report as JSON (docs/report-json.md)")
+    check.add_argument("--quiet", "-q", action="store_true", help="no progress line on stderr")
+
+    track = sub.add_parser("track", help="track a backlink: SOURCE page should link to our TARGET")
+    track.add_argument("source_url")
+    track.add_argument("target_url")
+
+    untrack = sub.add_parser("untrack", help="stop tracking a backlink")
+    untrack.add_argument("source_url")
+    untrack.add_argument("target_url")
+
+    tracked = sub.add_parser("tracked", help="list tracked backlinks (optionally only those to TARGET)")
+    tracked.add_argument("target_url", nargs="?")
+    tracked.add_argument("--json", action="store_true")
+
+    serve = sub.add_parser("serve", help="run the Slack bot (Socket Mode with SLACK_APP_TOKEN, else HTTP)")
+    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", DEFAULT_PORT)))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    load_dotenv(override=False)  # the real environment wins over .env
+    logging.basicConfig(
+        level=os.environ.get("LINKPACT_LOG_LEVEL", "WARNING").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            from handlers.app import run_server  # Slack stays out of the core and of other commands
+
+            return run_server(port=args.port)
+        return asyncio.run(_dispatch(args))
+    except (InputError, ConfigError, StorageError) as exc:
+        print(f"linkpact: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("linkpact: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if os.environ.get("LINKPACT_DEBUG"):
+            raise
+        logger.debug("internal error", exc_info=True)
+        print(f"linkpact: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+async def _dispatch(args: argparse.Namespace) -> int:
+    from bot.engine import Engine  # imported here so `linkpact --help` stays instant
+
+    settings = Settings.from_env()
+    engine = Engine.create(settings)
+    try:
+        return await COMMANDS[args.command](engine, args)
+    finally:
+        await engine.aclose()
+
+
+async def _check(engine: Engine, args: argparse.Namespace) -> int:
+    from bot.report import parse_user_url, render_text, report_to_json
+
+    url = parse_user_url(args.url)
+    progress = None if args.quiet else ProgressLine(sys.stderr)
+    report = await engine.check(url, on_progress=progress)
+    if progress is not None:
+        progress.close()
+    if args.json:
+        json.dump(report_to_json(report), sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(render_text(report))
+    return EXIT_PROBLEMS if report.has_problems else EXIT_OK
+
+
+async def _track(engine: Engine, args: argparse.Namespace) -> int:
+    created = await engine.track(args.source_url, args.target_url, added_by="cli")
+    verb = "now tracking" if created else "already tracked"
+    print(f"{verb}: {args.source_url} -> {args.target_url}")
+    return EXIT_OK
+
+
+async def _untrack(engine: Engine, args: argparse.Namespace) -> int:
+    if await engine.untrack(args.source_url, args.target_url):
+        print(f"no longer tracking: {args.source_url} -> {args.target_url}")
+        return EXIT_OK
+    print(f"linkpact: not tracked: {args.source_url} -> {args.target_url}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+async def _tracked(engine: Engine, args: argparse.Namespace) -> int:
+    backlinks = await engine.tracked(args.target_url)
+    if args.json:
+        rows = [
+            {
+                "source_url": b.source_url,
+                "target_url": b.target_url,
+                "added_by": b.added_by,
+                "added_at": b.added_at,
+                "last_verdict": b.last_verdict,
+                "last_reason": b.last_reason,
+                "last_checked_at": b.last_checked_at,
+            }
+            for b in backlinks
+        ]
+        json.dump(rows, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return EXIT_OK
+    if not backlinks:
+        print("no tracked backlinks yet (add one: linkpact track SOURCE_URL TARGET_URL)")
+    for b in backlinks:
+        state = f"  [{b.last_verdict}: {b.last_reason}]" if b.last_verdict else ""
+        print(f"{b.source_url} -> {b.target_url}{state}")
+    return EXIT_OK
+
+
+COMMANDS: dict[str, Callable[[Engine, argparse.Namespace], Awaitable[int]]] = {
+    "check": _check,
+    "track": _track,
+    "untrack": _untrack,
+    "tracked": _tracked,
+}
+
+
+class ProgressLine:
+    """A progress line on stderr: redrawn in place on a terminal, an occasional line in a log."""
+
+    def __init__(self, stream: TextIO, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._stream = stream
+        self._clock = clock
+        self._tty = stream.isatty()
+        self._interval = PROGRESS_INTERVAL_S if self._tty else PROGRESS_INTERVAL_LOG_S
+        self._last = -self._interval
+        self._drawn = False
+
+    def __call__(self, progress: Progress) -> None:
+        now = self._clock()
+        if progress.phase != "done" and now - self._last < self._interval:
+            return
+        self._last = now
+        text = f"linkpact: {progress.phase} {progress.done}/{progress.total}"
+        if self._tty:
+            self._stream.write("\r\033[K" + text)
+            self._drawn = True
+        elif progress.phase != "done":
+            self._stream.write(text + "\n")
+        self._stream.flush()
+
+    def close(self) -> None:
+        if self._tty and self._drawn:
+            self._stream.write("\r\033[K")
+            self._stream.flush()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

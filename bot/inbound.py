@@ -1,0 +1,193 @@
+"""Inbound verification: does each tracked source page still link to our target, in a way that counts?
+
+A backlink is ``live`` when its source page answers 200, contains an ``<a href>``/``<area href>`` that
+resolves (base href, relative URLs, redirects of the target) to the target, and the page is indexable.
+Otherwise it is ``lost`` with one named reason, checked in this order (``../shared/domain.md``; Google
+Search Central on noindex, canonicals and robots.txt):
+
+``page_gone`` (4xx/5xx) -> ``link_removed`` -> ``noindex`` -> ``canonicalized_away`` -> ``robots_blocked``.
+
+A page that cannot be read (timeout, DNS, reset, bot wall, 429) is ``unknown``, never ``lost``: a single
+failed fetch is not a loss.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from bot.backlinks import TrackedBacklink
+from bot.check import LinkChecker, classify
+from bot.models import (
+    ExtractedLink,
+    ExtractedPage,
+    FetchResult,
+    InboundResult,
+    InboundVerdict,
+    Placement,
+    Verdict,
+)
+from bot.pipeline import LinkExtractor, PageFetcher, canonicalized_away
+from bot.robots import RobotsCache
+from bot.urls import FETCHABLE_SCHEMES, link_key, same_site, scheme_of, strip_fragment
+
+# Links on the source page to our own site that are probed to see whether they redirect to the target.
+# Bounded so a page full of links to us cannot turn one verification into hundreds of requests.
+MAX_REDIRECT_CANDIDATES = 10
+UNFOLLOWED_RELS = frozenset({"nofollow", "sponsored", "ugc"})
+
+
+@dataclass(frozen=True, slots=True)
+class _Match:
+    link: ExtractedLink
+    via_redirect: bool
+
+
+class BacklinkVerifier:
+    """Verify tracked backlinks; each source page is fetched once however many backlinks it carries."""
+
+    def __init__(
+        self,
+        fetcher: PageFetcher,
+        extractor: LinkExtractor,
+        robots: RobotsCache,
+        checker: LinkChecker,
+    ) -> None:
+        self._fetcher = fetcher
+        self._extractor = extractor
+        self._robots = robots
+        self._checker = checker
+
+    async def verify(
+        self,
+        backlinks: Iterable[TrackedBacklink],
+        *,
+        aliases: dict[str, set[str]] | None = None,
+        on_done: Callable[[InboundResult], None] | None = None,
+    ) -> list[InboundResult]:
+        """Verify ``backlinks``; results come back in the input order.
+
+        ``aliases`` maps a target key to further keys that count as the same target (e.g. the final URL
+        our target redirects to).
+        """
+        items = list(backlinks)
+        by_source: dict[str, list[int]] = defaultdict(list)
+        for index, backlink in enumerate(items):
+            by_source[strip_fragment(backlink.source_url)].append(index)
+        results: list[InboundResult | None] = [None] * len(items)
+
+        async def verify_source(source_url: str, indexes: list[int]) -> None:
+            page_result = await self._fetcher.fetch(source_url)
+            page = await self._extractor.extract(page_result)
+            robots_allowed = None
+            if page_result.error is None and page_result.status == 200:
+                robots_allowed = await self._robots.allowed(page_result.final_url)
+            for index in indexes:
+                backlink = items[index]
+                target_keys = {link_key(backlink.target_url)}
+                for key in list(target_keys):
+                    target_keys |= (aliases or {}).get(key, set())
+                result = await self._evaluate(backlink, target_keys, page_result, page, robots_allowed)
+                results[index] = result
+                if on_done is not None:
+                    on_done(result)
+
+        await asyncio.gather(*(verify_source(src, idx) for src, idx in by_source.items()))
+        return [r for r in results if r is not None]
+
+    async def _evaluate(
+        self,
+        backlink: TrackedBacklink,
+        target_keys: set[str],
+        result: FetchResult,
+        page: ExtractedPage | None,
+        robots_allowed: bool | None,
+    ) -> InboundResult:
+        def outcome(verdict: InboundVerdict, reason: str, match: _Match | None = None) -> InboundResult:
+            return InboundResult(
+                source_url=backlink.source_url,
+                target_url=backlink.target_url,
+                verdict=verdict,
+                reason=reason,
+                anchor=match.link.anchor if match else None,
+                rel=match.link.rel if match else frozenset(),
+                placement=match.link.placement if match else None,
+                via_redirect=match.via_redirect if match else False,
+                status=result.status,
+            )
+
+        if result.error is not None or result.status is None:
+            reason = result.error.kind.value if result.error else "unreachable"
+            if reason not in ("blocked_address", "body_too_large"):
+                reason = "unreachable"
+            return outcome(InboundVerdict.UNKNOWN, reason)
+        if result.status != 200:
+            verdict, reason = classify(result)
+            if verdict is Verdict.UNKNOWN:  # bot wall, 429: the page may well be there
+                return outcome(InboundVerdict.UNKNOWN, reason)
+            if result.status >= 400:
+                return outcome(InboundVerdict.LOST, "page_gone")
+            return outcome(InboundVerdict.UNKNOWN, f"status_{result.status}")
+        if page is None:
+            return outcome(InboundVerdict.UNKNOWN, "not_html")
+
+        match = await self._find_link(page, target_keys, backlink.target_url)
+        if match is None:
+            return outcome(InboundVerdict.LOST, "link_removed")
+        if page.facts.noindex:
+            return outcome(InboundVerdict.LOST, "noindex", match)
+        if canonicalized_away(result.final_url, page.facts.canonical):
+            return outcome(InboundVerdict.LOST, "canonicalized_away", match)
+        if robots_allowed is False:
+            return outcome(InboundVerdict.LOST, "robots_blocked", match)
+        return outcome(InboundVerdict.LIVE, "via_redirect" if match.via_redirect else "link_present", match)
+
+    async def _find_link(self, page: ExtractedPage, target_keys: set[str], target_url: str) -> _Match | None:
+        direct = []
+        candidates: dict[str, list[ExtractedLink]] = defaultdict(list)
+        for link in page.links:
+            if link.url is None or scheme_of(link.url) not in FETCHABLE_SCHEMES:
+                continue
+            fetch_url = strip_fragment(link.url)
+            try:
+                key = link_key(fetch_url)
+            except ValueError:
+                continue
+            if key in target_keys:
+                direct.append(link)
+            elif same_site(fetch_url, target_url):
+                candidates[fetch_url].append(link)
+        if direct:
+            return _Match(best_occurrence(direct), via_redirect=False)
+        probe = list(candidates)[:MAX_REDIRECT_CANDIDATES]
+        if not probe:
+            return None
+        checks = await self._checker.check_many(probe)
+        redirected = []
+        for url in probe:
+            check = checks[url]
+            if not check.redirects or check.final_url is None:
+                continue
+            try:
+                if link_key(check.final_url) in target_keys:
+                    redirected.extend(candidates[url])
+            except ValueError:
+                continue
+        if redirected:
+            return _Match(best_occurrence(redirected), via_redirect=True)
+        return None
+
+
+def best_occurrence(links: list[ExtractedLink]) -> ExtractedLink:
+    """The occurrence that gives the most value: followed before unfollowed, main content first,
+    then document order."""
+    return min(
+        links,
+        key=lambda link: (
+            bool(link.rel & UNFOLLOWED_RELS),
+            link.placement is not Placement.MAIN,
+            link.position,
+        ),
+    )

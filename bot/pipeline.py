@@ -1,0 +1,208 @@
+"""The engine's stages between fetching a page and checking its links, one type per stage.
+
+fetch (:class:`PageFetcher`) -> extract (:class:`LinkExtractor`) -> resolve (:class:`LinkResolver`)
+-> filter (:class:`LinkFilter`) -> check (:class:`bot.check.LinkChecker`) -> report
+(:func:`page_report`, :func:`outbound_results`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping
+
+from bot.config import Limits
+from bot.extract import extract_page
+from bot.models import (
+    ExtractedLink,
+    ExtractedPage,
+    FetchResult,
+    LinkCheck,
+    OutboundResult,
+    PageReport,
+    ResolvedLink,
+    Verdict,
+)
+from bot.net.client import HttpClient
+from bot.net.policy import AddressPolicy
+from bot.urls import FETCHABLE_SCHEMES, link_key, same_site, scheme_of, strip_fragment
+
+HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+# Parsing a large page takes long enough (tens of ms) to delay Slack acks; hand it to a thread.
+PARSE_IN_THREAD_BYTES = 256 * 1024
+# Schemes a page commonly links to that are not web pages; each is its own skip reason.
+NAMED_SKIP_SCHEMES = frozenset({"mailto", "tel", "javascript", "data", "sms", "ftp", "file"})
+
+
+class PageFetcher:
+    """Fetch stage: GET a page with its body (decoded, capped at ``limits.max_body_bytes``)."""
+
+    def __init__(self, client: HttpClient, limits: Limits) -> None:
+        self._client = client
+        self._limits = limits
+
+    async def fetch(self, url: str) -> FetchResult:
+        return await self._client.request(
+            "GET", url, read_body=True, max_body_bytes=self._limits.max_body_bytes
+        )
+
+
+class LinkExtractor:
+    """Extract stage: an HTML response -> :class:`ExtractedPage`; ``None`` for other content types."""
+
+    async def extract(self, result: FetchResult) -> ExtractedPage | None:
+        if result.error is not None or not is_html(result):
+            return None
+        if len(result.body) > PARSE_IN_THREAD_BYTES:
+            return await asyncio.to_thread(extract_page, result.body, result.final_url, headers=result.headers)
+        return extract_page(result.body, result.final_url, headers=result.headers)
+
+
+def is_html(result: FetchResult) -> bool:
+    # A missing Content-Type on a 200 page is treated as HTML, as browsers sniff it.
+    return result.content_type in HTML_TYPES or (result.content_type == "" and bool(result.body))
+
+
+class LinkResolver:
+    """Resolve stage: absolute URL -> the URL to request (fragment dropped), its comparison key, and
+    whether it is internal (same registrable domain as the page)."""
+
+    def resolve(self, page_url: str, links: Iterable[ExtractedLink]) -> list[ResolvedLink]:
+        resolved = []
+        for link in links:
+            if link.url is None:
+                resolved.append(ResolvedLink(link, None, None, internal=False))
+                continue
+            fetch_url = strip_fragment(link.url)
+            try:
+                key = link_key(fetch_url)
+            except ValueError:
+                resolved.append(ResolvedLink(link, None, None, internal=False))
+                continue
+            resolved.append(ResolvedLink(link, fetch_url, key, internal=same_site(fetch_url, page_url)))
+        return resolved
+
+
+class LinkFilter:
+    """Filter stage: decide which links are not fetched and why (``skip_reason``).
+
+    Skipped: unparsable URLs (``invalid_url``), non-web schemes (``mailto``, ``tel``, ``javascript``,
+    ``data``, ...; others ``unsupported_scheme``), and URLs the address policy refuses before any
+    connection (``blocked_address``: literal private/loopback/metadata IPs, userinfo). Hosts whose
+    *resolved* address is refused are found by the client at connect time and also end ``skipped``.
+    """
+
+    def __init__(self, policy: AddressPolicy) -> None:
+        self._policy = policy
+
+    def apply(self, links: Iterable[ResolvedLink]) -> list[ResolvedLink]:
+        out = []
+        for item in links:
+            out.append(item if item.skip_reason else _with_reason(item, self._reason(item)))
+        return out
+
+    def _reason(self, item: ResolvedLink) -> str | None:
+        if item.fetch_url is None:
+            return "invalid_url"
+        scheme = scheme_of(item.fetch_url)
+        if scheme not in FETCHABLE_SCHEMES:
+            return scheme if scheme in NAMED_SKIP_SCHEMES else "unsupported_scheme"
+        error = self._policy.vet_url(item.fetch_url)
+        if error is not None:
+            return error.kind.value
+        return None
+
+
+def _with_reason(item: ResolvedLink, reason: str | None) -> ResolvedLink:
+    if reason is None:
+        return item
+    return ResolvedLink(item.link, item.fetch_url, item.key, item.internal, skip_reason=reason)
+
+
+def page_report(
+    requested_url: str,
+    result: FetchResult,
+    page: ExtractedPage | None,
+    robots_txt_allowed: bool | None,
+) -> PageReport:
+    """Report stage for the page itself, including indexability.
+
+    A page is indexable when it answers 200 after redirects, is HTML, carries no ``noindex`` (meta robots,
+    googlebot meta or X-Robots-Tag), its canonical does not point elsewhere, and robots.txt does not
+    disallow Googlebot (Google Search Central: "Block Search indexing with noindex", "Consolidate duplicate
+    URLs"). An unreadable robots.txt (``None``) does not make a page non-indexable.
+    """
+    reasons = not_indexable_reasons(result, page, robots_txt_allowed)
+    facts = page.facts if page is not None else None
+    return PageReport(
+        url=requested_url,
+        final_url=result.final_url,
+        status=result.status,
+        indexable=not reasons,
+        title=facts.title if facts else "",
+        content_type=result.content_type,
+        canonical=facts.canonical if facts else None,
+        robots=facts.robots if facts else frozenset(),
+        robots_txt_allowed=robots_txt_allowed,
+        not_indexable_reasons=tuple(reasons),
+        redirects=result.redirects,
+        error=result.error,
+    )
+
+
+def not_indexable_reasons(
+    result: FetchResult, page: ExtractedPage | None, robots_txt_allowed: bool | None
+) -> list[str]:
+    """Why a fetched page is not indexable: ``unreachable``, ``page_gone``, ``not_html``, ``noindex``,
+    ``canonicalized_away``, ``robots_blocked``; empty when it is indexable."""
+    if result.error is not None or result.status is None:
+        return ["unreachable"]
+    if result.status != 200:
+        return ["page_gone" if result.status >= 400 else f"status_{result.status}"]
+    reasons = []
+    if page is None:
+        reasons.append("not_html")
+    else:
+        if page.facts.noindex:
+            reasons.append("noindex")
+        if canonicalized_away(result.final_url, page.facts.canonical):
+            reasons.append("canonicalized_away")
+    if robots_txt_allowed is False:
+        reasons.append("robots_blocked")
+    return reasons
+
+
+def canonicalized_away(final_url: str, canonical: str | None) -> bool:
+    """True when the page declares a canonical URL other than itself (compared by :func:`link_key`)."""
+    if not canonical:
+        return False
+    try:
+        return link_key(canonical) != link_key(final_url)
+    except ValueError:
+        return False  # a malformed canonical is ignored, as search engines ignore it
+
+
+def outbound_results(
+    links: Iterable[ResolvedLink], checks: Mapping[str, LinkCheck]
+) -> tuple[OutboundResult, ...]:
+    """Join every occurrence with its target's check (skipped links get a ``skipped`` check)."""
+    out = []
+    for item in links:
+        if item.skip_reason is not None or item.fetch_url is None:
+            url = item.fetch_url or item.link.url or item.link.href
+            check = LinkCheck(url=url, verdict=Verdict.SKIPPED, reason=item.skip_reason or "invalid_url")
+        else:
+            check = checks[item.fetch_url]
+        out.append(OutboundResult(link=item.link, internal=item.internal, check=check))
+    return tuple(out)
+
+
+def check_from_page(result: FetchResult, verdict: Verdict, reason: str) -> LinkCheck:
+    """A link to the checked page itself reuses the page's own fetch instead of a second request."""
+    return LinkCheck(
+        url=result.url,
+        verdict=verdict,
+        reason=reason,
+        status=result.status,
+        final_url=result.final_url,
+        redirects=result.redirects,
+    )

@@ -1,0 +1,709 @@
+"""The embedded backend: one JSON file in TinyDB's layout, replaced atomically on every write.
+
+Layout (``docs/storage.md``): ``{"<table>": {"<id>": {<fields but id>}, ...}, ...}``, one document a line.
+
+Why not TinyDB's stock pieces: ``JSONStorage`` rewrites the file in place (a crash mid-write leaves a
+truncated file), ``CachingMiddleware`` holds writes back in memory (a crash loses them), and TinyDB's
+``Table`` rebuilds the whole table on every operation, uses integer ids and keeps a query cache that a
+rolled-back transaction would leave stale. So :class:`AtomicJSONStorage` is a TinyDB ``Storage`` that
+writes a temporary file, fsyncs it, renames it over the old one and fsyncs the directory; and
+:class:`TinyStore` runs transactions over the data it reads, with one file write per transaction.
+
+Concurrency: one worker thread per store does all file work (so the event loop never blocks on disk and
+the data is only touched from one thread), a thread lock is held around every whole read-modify-write, and
+an advisory ``flock`` on ``<file>.lock`` serialises writers in different processes (``linkpact track`` in a
+shell while ``linkpact serve`` runs). Readers need no lock: the file is always a whole, valid version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import logging
+import os
+import re
+import stat
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+from tinydb.storages import Storage
+
+from bot.storage import (
+    ConflictError,
+    Document,
+    ReadTx,
+    StorageError,
+    Store,
+    Tx,
+    json_equal,
+    json_key,
+    new_doc_id,
+    split_document,
+    to_json_value,
+    validate_id,
+    validate_table,
+)
+
+try:  # POSIX only; elsewhere one process at a time may write the file (docs/storage.md).
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["AtomicJSONStorage", "TinyStore"]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Tables = dict[str, dict[str, dict[str, Any]]]
+
+# POSIX lets us keep the file we read open, so its inode cannot be reused and "same inode as the path"
+# proves "same content". Windows cannot rename over an open file, so there every operation re-reads.
+_HOLD_FILE = os.name == "posix"
+# Compact separators: the file is rewritten whole on every write, so every byte costs on each one.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+# A new file gets the usual permissions (minus the umask); an existing file keeps its own.
+_NEW_FILE_MODE = 0o666
+_TEMP_SUFFIX = ".tmp"
+# Text handed to the OS per write call: big enough for few syscalls, small next to the file itself.
+_WRITE_CHUNK_CHARS = 1 << 20
+_WORKER_NAME = "linkpact-db"
+_REFUSE = "refusing to start with an empty database; restore it from a backup or move it away"
+
+
+def _temp_pattern(name: str) -> re.Pattern[str]:
+    """Our temp files are ``.<name>.<32 hex>.tmp``: exact, so cleanup never touches anything else."""
+    return re.compile(re.escape(f".{name}.") + r"[0-9a-f]{32}" + re.escape(_TEMP_SUFFIX))
+
+
+class AtomicJSONStorage(Storage):
+    """A TinyDB storage that never leaves a partial file: temp file + fsync + ``os.replace`` + directory
+    fsync. ``read()`` parses and checks the whole file and raises :class:`StorageError` when it is not a
+    database (never returning an empty one in its place); a missing file reads as ``None`` (empty).
+
+    Not thread-safe: :class:`TinyStore` calls it from its one worker thread.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        super().__init__()
+        # Resolve symlinks so the rename replaces the real file, not the link.
+        self.path = Path(os.path.realpath(path))
+        self._held_fd: int | None = None  # the file version we last read or wrote (POSIX)
+        self._held_sig: tuple[int, int, int, int] | None = None
+        self._stale = False  # the file on disk may differ from what we hold: re-read
+        self._seen_file = False  # a file existed once: its disappearing is an error, not an empty DB
+
+    # -- TinyDB Storage API ------------------------------------------------------------------------
+    def read(self) -> Tables | None:
+        try:
+            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        except FileNotFoundError:
+            if self._seen_file:
+                raise StorageError(
+                    f"{self.path} disappeared while Linkpact was running; refusing to carry on with an "
+                    "empty database: restore it from a backup, or restart Linkpact to start a new one"
+                ) from None
+            self._stale = False
+            return None
+        except OSError as exc:
+            raise StorageError(f"cannot read {self.path}: {exc.strerror or exc}") from exc
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise StorageError(f"{self.path} is not a regular file")
+            with open(fd, "rb", closefd=False) as handle:
+                text = _decode(handle.read(), self.path)  # the bytes are freed before parsing
+            data = _parse(text, self.path)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._hold(fd, info)
+        return data
+
+    def write(self, data: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> None:
+        directory = self.path.parent
+        temp = directory / f".{self.path.name}.{uuid.uuid4().hex}{_TEMP_SUFFIX}"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+        try:
+            fd = os.open(temp, flags, _NEW_FILE_MODE)
+        except OSError as exc:
+            raise StorageError(f"cannot write {self.path}: cannot create {temp}: {exc.strerror}") from exc
+        fd_open = True
+        try:
+            mode = _current_mode(self.path)
+            if mode is not None and hasattr(os, "fchmod"):
+                os.fchmod(fd, mode)  # keep the permissions an operator gave the file
+            _write_json(fd, data)
+            os.fsync(fd)  # the new content is on disk before any name points to it
+            if not _HOLD_FILE:  # pragma: no cover - Windows cannot rename an open file
+                os.close(fd)
+                fd_open = False
+            os.replace(temp, self.path)  # atomic: readers see the old file or the new one, never a mix
+        except BaseException as exc:
+            if fd_open:
+                os.close(fd)
+            _unlink_quietly(temp)
+            if isinstance(exc, OSError):
+                raise StorageError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
+            if isinstance(exc, TypeError | ValueError):
+                raise StorageError(f"cannot write {self.path}: the data is not JSON ({exc})") from exc
+            raise
+        self._seen_file = True
+        if _HOLD_FILE:
+            self._hold(fd, os.fstat(fd))
+        else:  # pragma: no cover - Windows
+            self._stale = True
+        try:
+            _fsync_directory(directory)  # make the rename itself survive a power cut
+        except OSError as exc:
+            self._stale = True
+            raise StorageError(
+                f"{self.path} was written but its directory could not be synced ({exc.strerror}); "
+                "the write may not survive a power cut"
+            ) from exc
+
+    def close(self) -> None:
+        if self._held_fd is not None:
+            os.close(self._held_fd)
+            self._held_fd = None
+            self._held_sig = None
+
+    # -- extras for TinyStore --------------------------------------------------------------------------
+    def changed_since_read(self) -> bool:
+        """True unless the file at :attr:`path` is provably the version last read or written."""
+        if self._stale or not _HOLD_FILE:
+            return True
+        try:
+            info = os.stat(self.path)
+        except FileNotFoundError:
+            return self._held_fd is not None  # it vanished: read() will say so
+        except OSError:
+            return True  # let read() report the problem
+        if self._held_sig is None:
+            return True  # a file appeared where there was none
+        # The held descriptor pins the inode, so an equal (device, inode) is the same file; size and mtime
+        # also catch a hand edit made in place.
+        return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns) != self._held_sig
+
+    def remove_stale_temp_files(self) -> list[str]:
+        """Delete temp files left by a writer that died mid-write; returns their names.
+
+        Call only while holding the inter-process write lock: then no live writer owns one.
+        """
+        pattern = _temp_pattern(self.path.name)
+        removed = []
+        try:
+            entries = list(os.scandir(self.path.parent))
+        except OSError as exc:
+            raise StorageError(f"cannot list {self.path.parent}: {exc.strerror}") from exc
+        for entry in entries:
+            if pattern.fullmatch(entry.name):
+                _unlink_quietly(Path(entry.path))
+                removed.append(entry.name)
+        return removed
+
+    def _hold(self, fd: int, info: os.stat_result) -> None:
+        self.close()
+        self._seen_file = True
+        self._stale = False
+        if _HOLD_FILE:
+            self._held_fd = fd
+            self._held_sig = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+        else:  # pragma: no cover - Windows
+            os.close(fd)
+
+
+class _InterProcessLock:
+    """An exclusive advisory ``flock`` on ``<db>.lock`` (kept, never deleted: deleting lock files races)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+        if fcntl is None:  # pragma: no cover - Windows
+            return
+        try:
+            self._fd = os.open(path, os.O_RDWR | os.O_CREAT, _NEW_FILE_MODE)
+        except OSError as exc:
+            raise StorageError(
+                f"cannot create the lock file {path}: {exc.strerror} (the database's directory must be "
+                "writable)"
+            ) from exc
+
+    def __enter__(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+class TinyStore(Store):
+    """:class:`bot.storage.Store` over one JSON file (see the module docstring and ``docs/storage.md``).
+
+    The constructor opens the database synchronously: it removes temp files a killed writer left behind
+    and reads the file, raising :class:`StorageError` when it is corrupt or unreadable or its directory is
+    missing. Open one store per file per process and share it.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self._storage = AtomicJSONStorage(path)
+        self.path = self._storage.path
+        if not self.path.parent.is_dir():
+            raise StorageError(f"cannot open {path}: the directory {self.path.parent} does not exist")
+        if self.path.is_dir():
+            raise StorageError(f"cannot open {path}: it is a directory (LINKPACT_DB names a file)")
+        # One worker thread: DB work is serialised and the data is only ever touched from that thread.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=_WORKER_NAME)
+        self._lock = threading.Lock()
+        self._file_lock: _InterProcessLock | None = None
+        self._data: Tables | None = None
+        self._closed = False
+        self._writes = 0
+        try:
+            self._executor.submit(self._open).result()
+        except BaseException:
+            self._executor.submit(self._close)
+            self._executor.shutdown(wait=True)
+            raise
+
+    @property
+    def write_count(self) -> int:
+        """How many times this store has written the file since it was opened (one per changing call)."""
+        return self._writes
+
+    # -- Store API ---------------------------------------------------------------------------------------
+    async def transact(self, fn: Callable[[Tx], T]) -> T:
+        return await self._submit(self._transact, fn)
+
+    async def view(self, fn: Callable[[ReadTx], T]) -> T:
+        return await self._submit(self._view, fn)
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        # Queued operations run first: the executor is first in, first out.
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._close)
+        self._executor.shutdown(wait=True)
+
+    # -- worker-thread side ------------------------------------------------------------------------------
+    async def _submit(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._closed:
+            raise StorageError(f"the store for {self.path} is closed")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    def _open(self) -> None:
+        with self._lock:
+            self._file_lock = _InterProcessLock(self.path.with_name(self.path.name + ".lock"))
+            with self._file_lock:
+                removed = self._storage.remove_stale_temp_files()
+                if removed:
+                    logger.warning(
+                        "removed %d temp file(s) left by an interrupted write of %s: %s",
+                        len(removed),
+                        self.path,
+                        ", ".join(removed),
+                    )
+                self._data = self._storage.read() or {}
+
+    def _close(self) -> None:
+        with self._lock:
+            self._storage.close()
+            if self._file_lock is not None:
+                self._file_lock.close()
+            self._data = None
+
+    def _current(self) -> Tables:
+        """The data as it is on disk now: the copy in memory unless the file changed since."""
+        if self._data is None or self._storage.changed_since_read():
+            self._data = None  # never keep a copy that may no longer match the file
+            self._data = self._storage.read() or {}
+        return self._data
+
+    def _view(self, fn: Callable[[ReadTx], T]) -> T:
+        with self._lock:
+            tx = _TinyTx(self._current(), writable=False)
+            try:
+                return _run(fn, tx)
+            finally:
+                tx.finish()
+
+    def _transact(self, fn: Callable[[Tx], T]) -> T:
+        assert self._file_lock is not None
+        with self._lock, self._file_lock:
+            tx = _TinyTx(self._current(), writable=True)
+            try:
+                result = _run(fn, tx)
+                if tx.changed:
+                    data = tx.merged()
+                    self._storage.write(data)
+                    self._data = data
+                    self._writes += 1
+                return result
+            finally:
+                tx.finish()
+
+
+def _run(fn: Callable[[Any], T], tx: _TinyTx) -> T:
+    result = fn(tx)
+    if inspect.isawaitable(result):
+        if inspect.iscoroutine(result):
+            result.close()  # never started; closing it avoids a "never awaited" warning
+        raise TypeError("transact()/view() take a plain function, not an async one: nothing was written")
+    return result
+
+
+_MISSING = object()
+
+
+class _TinyTx:
+    """Transaction over an immutable snapshot: changes live in an overlay until :meth:`merged`.
+
+    ``base`` is never mutated (it is the store's copy of the file), so a failed transaction leaves
+    nothing to undo. Upsert keys get a hash index, built on first use and kept up to date by every write
+    in the transaction, so 100,000 upserts in one transaction stay linear.
+    """
+
+    def __init__(self, base: Tables, *, writable: bool) -> None:
+        self._base = base
+        self._writable = writable
+        self._over: dict[str, dict[str, dict[str, Any] | None]] = {}  # None marks a removed document
+        self._indexes: dict[str, dict[tuple[str, ...], dict[Any, set[str]]]] = {}
+        self._open = True
+
+    @property
+    def changed(self) -> bool:
+        return any(self._over.values())
+
+    def finish(self) -> None:
+        self._open = False
+
+    def merged(self) -> Tables:
+        """The new data: the base with the overlay applied (unchanged tables are shared, not copied)."""
+        data = dict(self._base)
+        for table, changes in self._over.items():
+            if not changes:
+                continue
+            docs = dict(self._base.get(table, {}))
+            for doc_id, body in changes.items():
+                if body is None:
+                    docs.pop(doc_id, None)
+                else:
+                    docs[doc_id] = body
+            data[table] = docs
+        return data
+
+    # -- reads --------------------------------------------------------------------------------------------
+    def get(self, table: str, doc_id: str, /) -> Document | None:
+        self._check(table)
+        body = self._lookup(table, doc_id)
+        return None if body is None else _export(doc_id, body)
+
+    def find(self, table: str, /, **equals: Any) -> list[Document]:
+        return [_export(doc_id, body) for doc_id, body in self._matching(table, equals)]
+
+    def count(self, table: str, /, **equals: Any) -> int:
+        return sum(1 for _ in self._matching(table, equals))
+
+    # -- writes -------------------------------------------------------------------------------------------
+    def insert(self, table: str, doc: Mapping[str, Any], /) -> str:
+        self._check(table, write=True)
+        doc_id, body = split_document(table, doc)
+        return self._insert(table, doc_id, body)
+
+    def insert_many(self, table: str, docs: Iterable[Mapping[str, Any]], /) -> list[str]:
+        self._check(table, write=True)
+        return [self._insert(table, *split_document(table, doc)) for doc in docs]
+
+    def upsert(self, table: str, doc: Mapping[str, Any], /, *, key: tuple[str, ...]) -> tuple[str, bool]:
+        self._check(table, write=True)
+        if not key or not all(isinstance(field, str) for field in key):
+            raise ValueError(f"upsert needs a non-empty tuple of field names as key, got {key!r}")
+        doc_id, body = split_document(table, doc)
+        wanted = _index_key(doc_id, body, key)
+        if wanted is None:
+            raise ValueError(f"upsert into {table}: the document lacks key field(s) of {key!r}")
+        matches = self._index(table, key).get(wanted, set())
+        if len(matches) > 1:
+            raise ConflictError(
+                f"upsert into {table}: {len(matches)} documents match key {key!r}; it must be unique"
+            )
+        if not matches:
+            return self._insert(table, doc_id, body), True
+        (found,) = matches
+        if doc_id is not None and doc_id != found:
+            raise ConflictError(f"upsert into {table}: key {key!r} matches {found!r}, not id {doc_id!r}")
+        old = self._lookup(table, found)
+        assert old is not None
+        self._put(table, found, {**old, **body})
+        return found, False
+
+    def update(self, table: str, doc_id: str, fields: Mapping[str, Any], /) -> bool:
+        self._check(table, write=True)
+        validate_id(doc_id)
+        new_id, changes = split_document(table, fields)
+        if new_id is not None and new_id != doc_id:
+            raise ValueError(f"update of {table}/{doc_id}: a document's id cannot change (got {new_id!r})")
+        old = self._lookup(table, doc_id)
+        if old is None:
+            return False
+        self._put(table, doc_id, {**old, **changes})
+        return True
+
+    def remove(self, table: str, /, **equals: Any) -> int:
+        self._check(table, write=True)
+        if not equals:
+            raise ValueError(f"remove from {table} needs at least one field to match (refusing to empty it)")
+        doomed = [doc_id for doc_id, _ in self._matching(table, equals)]
+        for doc_id in doomed:
+            self._put(table, doc_id, None)
+        return len(doomed)
+
+    # -- internals ----------------------------------------------------------------------------------------
+    def _check(self, table: str, *, write: bool = False) -> None:
+        if not self._open:
+            raise StorageError("this transaction is over: use the tx only inside the function given to it")
+        if write and not self._writable:
+            raise StorageError("view() is read-only: write inside transact()")
+        validate_table(table)
+
+    def _lookup(self, table: str, doc_id: str) -> dict[str, Any] | None:
+        changes = self._over.get(table)
+        if changes is not None and doc_id in changes:
+            return changes[doc_id]
+        return self._base.get(table, {}).get(doc_id)
+
+    def _items(self, table: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every (id, body) of the table as the transaction sees it, in insertion order."""
+        base = self._base.get(table, {})
+        changes = self._over.get(table)
+        if not changes:
+            yield from base.items()
+            return
+        for doc_id, body in base.items():
+            if doc_id in changes:
+                changed = changes[doc_id]
+                if changed is not None:
+                    yield doc_id, changed
+            else:
+                yield doc_id, body
+        for doc_id, changed in changes.items():
+            if changed is not None and doc_id not in base:
+                yield doc_id, changed
+
+    def _matching(self, table: str, equals: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+        self._check(table)
+        wanted = {name: to_json_value(value, f"{table} filter {name}") for name, value in equals.items()}
+        wanted_id = wanted.pop("id", _MISSING)
+        if wanted_id is not _MISSING:  # by id: one lookup, not a scan
+            if not isinstance(wanted_id, str):
+                return
+            body = self._lookup(table, wanted_id)
+            if body is not None and _matches(body, wanted):
+                yield wanted_id, body
+            return
+        for doc_id, body in self._items(table):
+            if _matches(body, wanted):
+                yield doc_id, body
+
+    def _insert(self, table: str, doc_id: str | None, body: dict[str, Any]) -> str:
+        if doc_id is None:
+            doc_id = new_doc_id()
+        elif self._lookup(table, doc_id) is not None:
+            raise ConflictError(f"{table} already has a document with id {doc_id!r}")
+        self._put(table, doc_id, body)
+        return doc_id
+
+    def _put(self, table: str, doc_id: str, body: dict[str, Any] | None) -> None:
+        """Set (or with ``None`` remove) a document in the overlay and keep the indexes in step."""
+        indexes = self._indexes.get(table)
+        if indexes:
+            old = self._lookup(table, doc_id)
+            for key, index in indexes.items():
+                if old is not None and (old_key := _index_key(doc_id, old, key)) is not None:
+                    index.get(old_key, set()).discard(doc_id)
+                if body is not None and (new_key := _index_key(doc_id, body, key)) is not None:
+                    index.setdefault(new_key, set()).add(doc_id)
+        self._over.setdefault(table, {})[doc_id] = body
+
+    def _index(self, table: str, key: tuple[str, ...]) -> dict[Any, set[str]]:
+        indexes = self._indexes.setdefault(table, {})
+        index = indexes.get(key)
+        if index is None:
+            index = {}
+            for doc_id, body in self._items(table):
+                entry = _index_key(doc_id, body, key)
+                if entry is not None:
+                    index.setdefault(entry, set()).add(doc_id)
+            indexes[key] = index
+        return index
+
+
+def _matches(body: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    for name, value in wanted.items():
+        have = body.get(name, _MISSING)
+        if have is _MISSING or not json_equal(have, value):
+            return False
+    return True
+
+
+def _index_key(doc_id: str | None, body: dict[str, Any], key: tuple[str, ...]) -> tuple[Any, ...] | None:
+    """The hashable key of a document, or None when it lacks a key field (then it matches nothing)."""
+    parts = []
+    for name in key:
+        value = doc_id if name == "id" else body.get(name, _MISSING)
+        if value is _MISSING or (value is None and name == "id"):
+            return None
+        parts.append(json_key(value))
+    return tuple(parts)
+
+
+def _export(doc_id: str, body: dict[str, Any]) -> Document:
+    """A caller's copy: ``id`` first, every nested container copied so the stored data stays private."""
+    out: Document = {"id": doc_id}
+    for name, value in body.items():
+        out[name] = _copy(value) if isinstance(value, dict | list) else value
+    return out
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
+
+
+# -- the file format ------------------------------------------------------------------------------------
+
+
+def _write_json(fd: int, data: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> None:
+    """Write ``data`` as JSON in chunks, never holding the whole text in memory (the file can be tens of
+    MB; one big string, its join and its encoding would each cost that much again)."""
+    batch: list[str] = []
+    size = 0
+    for piece in _json_pieces(data):
+        batch.append(piece)
+        size += len(piece)
+        if size >= _WRITE_CHUNK_CHARS:
+            _write_all(fd, _utf8("".join(batch)))
+            batch.clear()
+            size = 0
+    _write_all(fd, _utf8("".join(batch)))
+
+
+def _utf8(text: str) -> bytes:
+    # A lone surrogate (from a "\ud800" escape in scraped text) cannot be UTF-8; outside JSON's ASCII
+    # structure it can only sit inside a string, where "backslashreplace" writes it as the JSON escape
+    # \udXXX again. So the file stays valid UTF-8 and the value round-trips, instead of a failed write.
+    return text.encode("utf-8", "backslashreplace")
+
+
+def _json_pieces(data: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> Iterator[str]:
+    """Valid JSON with one document per line, so the file is readable, greppable and diffable."""
+    encode = _ENCODER.encode
+    yield "{"
+    for t, (table, docs) in enumerate(data.items()):
+        yield ("\n" if t == 0 else ",\n") + encode(table) + ":{"
+        separator = "\n"
+        for doc_id, body in docs.items():
+            yield separator + encode(str(doc_id)) + ":" + encode(body)
+            separator = ",\n"
+        yield "}" if separator == "\n" else "\n}"
+    yield "\n}\n"
+
+
+def _decode(raw: bytes, path: Path) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise StorageError(f"{path} is not UTF-8 text (byte {exc.start}): {_REFUSE}") from exc
+
+
+def _parse(text: str, path: Path) -> Tables:
+    """Parse and check the whole file. Raises :class:`StorageError` saying what is wrong and where."""
+    name = path.name
+    if not text.strip():
+        raise StorageError(f"{path} is empty (no data at all): {_REFUSE}")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise StorageError(
+            f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}; the file may "
+            f"have been truncated or edited by hand): {_REFUSE}"
+        ) from exc
+    if not isinstance(data, dict):
+        raise StorageError(
+            f"{path} does not hold a Linkpact database (a JSON object of tables), but a JSON "
+            f"{_json_type(data)}: {_REFUSE}"
+        )
+    for table, docs in data.items():
+        if not isinstance(docs, dict):
+            raise StorageError(
+                f"{name}: table {table!r} is a JSON {_json_type(docs)}, not an object of documents: {_REFUSE}"
+            )
+        for doc_id, body in docs.items():
+            if not isinstance(body, dict):
+                raise StorageError(
+                    f"{name}: document {doc_id!r} in table {table!r} is a JSON {_json_type(body)}, not an "
+                    f"object: {_REFUSE}"
+                )
+    return data
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    return "null" if value is None else "object"
+
+
+def _current_mode(path: Path) -> int | None:
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return None
+
+
+def _write_all(fd: int, payload: bytes) -> None:
+    view = memoryview(payload)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _fsync_directory(directory: Path) -> None:
+    if os.name != "posix":  # pragma: no cover - Windows cannot open a directory to sync it
+        return
+    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _unlink_quietly(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    except OSError:
+        logger.exception("could not remove the temp file %s", path)

@@ -1,0 +1,267 @@
+"""The whole pipeline (fetch -> extract -> resolve -> filter -> check -> report, plus inbound) against
+real local HTTP servers on loopback addresses."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from bot.config import FetchSettings, Limits, Settings, Timeout
+from bot.engine import Engine, InputError, Progress
+from bot.models import InboundVerdict, Report, Verdict
+from bot.net.resolver import StaticResolver
+from tests.support.site import LocalSite
+
+LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
+
+
+@pytest.fixture
+def partner() -> Iterator[LocalSite]:
+    """A second site on another loopback address, so links to it are external."""
+    with LocalSite(host="127.0.0.2") as s:
+        yield s
+
+
+def make_settings(tmp_path: Path, **limits: int) -> Settings:
+    return Settings(
+        fetch=FetchSettings(
+            timeout=Timeout(connect_s=2, read_s=2, total_s=3),
+            limits=Limits(retries=1, retry_backoff_s=0.01, **limits),
+            allow_networks=LOOPBACK,
+        ),
+        db_path=tmp_path / "linkpact.json",
+    )
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
+    eng = Engine.create(
+        make_settings(tmp_path), resolver=StaticResolver({"internal.test": ["10.0.0.5"]})
+    )
+    try:
+        yield eng
+    finally:
+        await eng.aclose()
+
+
+def outbound_by_href(report: Report) -> dict[str, tuple[str, str]]:
+    return {r.link.href: (r.check.verdict.value, r.check.reason) for r in report.outbound}
+
+
+def serve_link_farm(site: LocalSite, partner: LocalSite) -> None:
+    site.html("/ok", "<p>fine</p>")
+    site.redirect("/moved", "/moved-again", status=301)
+    site.redirect("/moved-again", site.url("/final"), status=302)
+    site.html("/final", "<p>the guide moved here</p>")
+    site.status("/gone", 404)
+    site.status("/removed", 410)
+    site.redirect("/loop-a", "/loop-b")
+    site.redirect("/loop-b", "/loop-a")
+    site.status("/wall", 403, headers={"cf-mitigated": "challenge"})
+
+    async def no_head(request: web.Request) -> web.StreamResponse:
+        if request.method == "HEAD":
+            return web.Response(status=405)
+        return web.Response(text="GET works", content_type="text/html")
+
+    site.route("/no-head", no_head)
+    partner.html("/about", "<p>partner</p>")
+    site.html(
+        "/resources",
+        f"""<!doctype html><html><head><title> Our   resources </title></head><body>
+        <header><nav><a href="/ok">Home</a></nav></header>
+        <main>
+          <p>Read <a href="/ok">the guide</a> and <a href="/moved">the old guide</a>.</p>
+          <a href="/gone">a dead page</a> <a href="/removed">a removed page</a>
+          <a href="/no-head">head not allowed</a> <a href="/wall">walled</a>
+          <a href="/loop-a">loop</a>
+          <a href="{partner.url("/about")}" rel="sponsored nofollow">Partner</a>
+          <a href="mailto:team@example.com">mail us</a> <a href="tel:+100">call</a>
+          <a href="javascript:void(0)">js</a>
+          <a href="http://169.254.169.254/latest/meta-data/">metadata</a>
+          <a href="http://10.1.2.3/admin">private</a>
+          <a href="http://nxdomain.test/">nowhere</a>
+          <a href="#top"><img src="/logo.png" alt="Back to top"></a>
+        </main>
+        <footer><a href="/ok">footer home</a></footer>
+        </body></html>""",
+    )
+
+
+async def test_outbound_verdicts_over_a_local_link_farm(
+    engine: Engine, site: LocalSite, partner: LocalSite
+) -> None:
+    serve_link_farm(site, partner)
+    progress: list[Progress] = []
+    report = await engine.check(site.url("/resources"), on_progress=progress.append)
+
+    assert report.page.status == 200
+    assert report.page.indexable
+    assert report.page.title == "Our resources"
+    verdicts = outbound_by_href(report)
+    assert verdicts["/ok"] == ("ok", verdicts["/ok"][1])
+    assert verdicts["/moved"][0] == "ok"
+    assert verdicts["/gone"] == ("broken", "http_404")
+    assert verdicts["/removed"] == ("broken", "http_410")
+    assert verdicts["/no-head"][0] == "ok"
+    assert verdicts["/wall"][0] == "unknown"
+    assert verdicts["/loop-a"] == ("broken", "redirect_loop")
+    assert verdicts["mailto:team@example.com"] == ("skipped", "mailto")
+    assert verdicts["tel:+100"] == ("skipped", "tel")
+    assert verdicts["javascript:void(0)"] == ("skipped", "javascript")
+    assert verdicts["http://169.254.169.254/latest/meta-data/"] == ("skipped", "blocked_address")
+    assert verdicts["http://10.1.2.3/admin"] == ("skipped", "blocked_address")
+    assert verdicts["http://nxdomain.test/"] == ("broken", "dns_not_found")
+    assert verdicts["#top"][0] == "ok"
+
+    moved = next(r for r in report.outbound if r.link.href == "/moved")
+    assert [hop.status for hop in moved.check.redirects] == [301, 302]
+    partner_link = next(r for r in report.outbound if r.link.href.endswith("/about"))
+    assert partner_link.link.rel == {"sponsored", "nofollow"}
+    assert not partner_link.internal
+    assert next(r for r in report.outbound if r.link.href == "/gone").internal
+    image = next(r for r in report.outbound if r.link.href == "#top")
+    assert image.link.anchor == "Back to top"
+    placements = [r.link.placement.value for r in report.outbound if r.link.href == "/ok"]
+    assert placements == ["nav", "main", "footer"]
+
+    # /ok occurs three times and is requested once; #top reuses the page's own fetch.
+    assert len(site.hits_for("/ok")) == 1
+    assert len(site.hits_for("/resources")) == 1
+    assert report.has_problems
+    assert progress[0].phase == "fetching page" and progress[-1].phase == "done"
+    counts = report.verdict_counts()
+    assert counts["broken"] == 4 and counts["skipped"] == 5
+
+
+async def test_a_refused_url_typed_by_the_user_is_an_input_error(engine: Engine) -> None:
+    for url in (
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.0.0.1/",
+        "ftp://example.com/file",
+        "http://user:pw@127.0.0.1/",
+        "http://internal.test/",  # resolves to a private address
+        "not a url",
+    ):
+        with pytest.raises(InputError):
+            await engine.check(url)
+
+
+async def test_a_page_that_is_not_html_has_no_links_and_is_not_indexable(
+    engine: Engine, site: LocalSite
+) -> None:
+    async def pdf(request: web.Request) -> web.StreamResponse:
+        return web.Response(body=b"%PDF-1.4", content_type="application/pdf")
+
+    site.route("/file.pdf", pdf)
+    report = await engine.check(site.url("/file.pdf"))
+    assert report.outbound == ()
+    assert report.page.not_indexable_reasons == ("not_html",)
+    assert not report.has_problems
+
+
+async def test_a_missing_page_is_a_problem(engine: Engine, site: LocalSite) -> None:
+    report = await engine.check(site.url("/nothing-here"))
+    assert report.page.status == 404
+    assert report.page.not_indexable_reasons == ("page_gone",)
+    assert report.has_problems
+
+
+def serve_partner_pages(partner: LocalSite, target: str, old_target: str, elsewhere: str) -> None:
+    link = f'<main><p>We like <a href="{target}">Our resources</a>.</p></main>'
+    partner.html("/links-to-us", f"<html><body>{link}</body></html>")
+    partner.html(
+        "/nofollow", f'<html><body><main><a rel="nofollow" href="{target}#x">them</a></main></body></html>'
+    )
+    partner.html("/footer", f'<html><body><footer><a href="{target}">them</a></footer></body></html>')
+    partner.html("/removed", "<html><body><main>No links any more.</main></body></html>")
+    partner.html(
+        "/noindex", f'<html><head><meta name="robots" content="noindex"></head><body>{link}</body></html>'
+    )
+    partner.html(
+        "/canonical",
+        f'<html><head><link rel="canonical" href="{elsewhere}"></head><body>{link}</body></html>',
+    )
+    partner.html("/blocked-by-robots", f"<html><body>{link}</body></html>")
+    partner.html(
+        "/robots.txt",
+        "User-agent: Googlebot\nDisallow: /blocked-by-robots\n\nUser-agent: *\nAllow: /\n",
+    )
+    partner.html("/redirect-link", f'<html><body><a href="{old_target}">old link</a></body></html>')
+    partner.status("/gone", 404)
+    partner.status("/walled", 403, headers={"cf-mitigated": "challenge"})
+
+
+async def test_inbound_backlinks_live_lost_and_unknown(
+    engine: Engine, site: LocalSite, partner: LocalSite
+) -> None:
+    target = site.url("/resources")
+    site.html("/resources", "<html><body><main>Our resources</main></body></html>")
+    site.redirect("/old-resources", target)
+    serve_partner_pages(partner, target, site.url("/old-resources"), partner.url("/other"))
+    expected = {
+        "/links-to-us": ("live", "link_present"),
+        "/nofollow": ("live", "link_present"),
+        "/footer": ("live", "link_present"),
+        "/removed": ("lost", "link_removed"),
+        "/noindex": ("lost", "noindex"),
+        "/canonical": ("lost", "canonicalized_away"),
+        "/blocked-by-robots": ("lost", "robots_blocked"),
+        "/redirect-link": ("live", "via_redirect"),
+        "/gone": ("lost", "page_gone"),
+        "/walled": ("unknown", "bot_wall"),
+    }
+    for path in expected:
+        assert await engine.track(partner.url(path), target, added_by="U1")
+    assert not await engine.track(partner.url("/links-to-us"), target + "/")  # same backlink
+
+    report = await engine.check(target)
+
+    got = {r.source_url.removeprefix(partner.origin): (r.verdict.value, r.reason) for r in report.inbound}
+    assert got == expected
+    by_path = {r.source_url.removeprefix(partner.origin): r for r in report.inbound}
+    assert by_path["/links-to-us"].anchor == "Our resources"
+    assert by_path["/links-to-us"].placement is not None
+    assert by_path["/links-to-us"].placement.value == "main"
+    assert by_path["/nofollow"].rel == {"nofollow"}
+    assert by_path["/footer"].placement is not None and by_path["/footer"].placement.value == "footer"
+    assert by_path["/redirect-link"].via_redirect
+    assert report.inbound_counts() == {"live": 4, "lost": 5, "unknown": 1}
+    assert report.has_problems  # lost backlinks
+
+    # Each source page was fetched once; the latest state is stored on the tracked backlink.
+    assert len(partner.hits_for("/links-to-us")) == 1
+    tracked = {b.source_url.removeprefix(partner.origin): b for b in await engine.tracked(target)}
+    assert tracked["/removed"].last_verdict == InboundVerdict.LOST.value
+    assert tracked["/removed"].last_reason == "link_removed"
+
+
+async def test_track_untrack_and_bad_input(engine: Engine, site: LocalSite) -> None:
+    target = site.url("/")
+    assert await engine.track("http://127.0.0.2:9/page", target)
+    assert len(await engine.tracked()) == 1
+    assert await engine.untrack("http://127.0.0.2:9/page/", target)  # same page, trailing slash
+    assert await engine.tracked() == []
+    assert not await engine.untrack("http://127.0.0.2:9/page", target)
+    with pytest.raises(InputError):
+        await engine.track("mailto:x@example.com", target)
+    with pytest.raises(InputError):
+        await engine.track(target, target)
+
+
+async def test_run_summaries_keep_problems_not_every_ok_link(
+    engine: Engine, site: LocalSite, partner: LocalSite
+) -> None:
+    serve_link_farm(site, partner)
+    await engine.check(site.url("/resources"))
+    runs = await engine.store.find("runs")
+    assert len(runs) == 1
+    problems = {p["url"] for p in runs[0]["problems"]}
+    assert site.url("/gone") in problems
+    assert site.url("/ok") not in problems
+    assert runs[0]["outbound"]["broken"] == 4
+    assert all(p["verdict"] in (Verdict.BROKEN.value, Verdict.UNKNOWN.value) for p in runs[0]["problems"])
