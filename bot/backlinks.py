@@ -69,24 +69,37 @@ def validate_user_url(url: str, policy: AddressPolicy, *, what: str = "URL") -> 
     return url
 
 
+def add_backlink(tx: Tx, doc: dict[str, Any]) -> bool:
+    """Insert a backlink document made by :meth:`BacklinkRegistry.new_doc` unless the same (source,
+    target) pair is already tracked. Returns True when it was added."""
+    if tx.find(BACKLINKS_TABLE, source_key=doc["source_key"], target_key=doc["target_key"]):
+        return False
+    tx.insert(BACKLINKS_TABLE, doc)
+    return True
+
+
 class BacklinkRegistry:
     """Adds, removes, lists and records verifications of tracked backlinks in a :class:`Store`."""
 
-    def __init__(
-        self, store: Store, policy: AddressPolicy, *, now: Callable[[], str] = utc_now_iso
-    ) -> None:
+    def __init__(self, store: Store, policy: AddressPolicy, *, now: Callable[[], str] = utc_now_iso) -> None:
         self._store = store
         self._policy = policy
         self._now = now
 
     async def track(self, source_url: str, target_url: str, *, added_by: str | None = None) -> bool:
         """Start tracking; True when new, False when it was already tracked. Raises InputError."""
+        doc = self.new_doc(source_url, target_url, added_by=added_by)
+        # One transaction: two people tracking the same backlink at once store it once.
+        return await self._store.transact(lambda tx: add_backlink(tx, doc))
+
+    def new_doc(self, source_url: str, target_url: str, *, added_by: str | None = None) -> dict[str, Any]:
+        """A validated backlink document, not yet stored. Raises InputError."""
         source_url = validate_user_url(source_url, self._policy, what="source page URL")
         target_url = validate_user_url(target_url, self._policy, what="target URL")
         source_key, target_key = link_key(source_url), link_key(target_url)
         if source_key == target_key:
             raise InputError("the source page and the target are the same URL")
-        doc = {
+        return {
             "source_url": source_url,
             "target_url": target_url,
             "source_key": source_key,
@@ -94,15 +107,6 @@ class BacklinkRegistry:
             "added_by": added_by,
             "added_at": self._now(),
         }
-
-        def add(tx: Tx) -> bool:
-            if tx.find(BACKLINKS_TABLE, source_key=source_key, target_key=target_key):
-                return False
-            tx.insert(BACKLINKS_TABLE, doc)
-            return True
-
-        # One transaction: two people tracking the same backlink at once store it once.
-        return await self._store.transact(add)
 
     async def untrack(self, source_url: str, target_url: str) -> bool:
         """Stop tracking; True when something was removed. Raises InputError on a malformed URL."""

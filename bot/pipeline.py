@@ -27,6 +27,8 @@ from bot.net.policy import AddressPolicy
 from bot.urls import FETCHABLE_SCHEMES, link_key, same_site, scheme_of, strip_fragment
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+# Bodies worth downloading: HTML, and a missing Content-Type (sniffed as HTML, as browsers do).
+PAGE_BODY_TYPES = HTML_TYPES | {""}
 # Parsing a large page takes long enough (tens of ms) to delay Slack acks; hand it to a thread.
 PARSE_IN_THREAD_BYTES = 256 * 1024
 # Schemes a page commonly links to that are not web pages; each is its own skip reason.
@@ -42,7 +44,11 @@ class PageFetcher:
 
     async def fetch(self, url: str) -> FetchResult:
         return await self._client.request(
-            "GET", url, read_body=True, max_body_bytes=self._limits.max_body_bytes
+            "GET",
+            url,
+            read_body=True,
+            max_body_bytes=self._limits.max_body_bytes,
+            body_types=PAGE_BODY_TYPES,
         )
 
 
@@ -53,7 +59,9 @@ class LinkExtractor:
         if result.error is not None or not is_html(result):
             return None
         if len(result.body) > PARSE_IN_THREAD_BYTES:
-            return await asyncio.to_thread(extract_page, result.body, result.final_url, headers=result.headers)
+            return await asyncio.to_thread(
+                extract_page, result.body, result.final_url, headers=result.headers
+            )
         return extract_page(result.body, result.final_url, headers=result.headers)
 
 

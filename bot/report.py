@@ -119,10 +119,8 @@ def page_status_line(report: Report) -> str:
     if page.error is not None:
         return f"{page.url}: could not be fetched ({page.error.kind.value}: {page.error.message})"
     moved = f" -> {page.final_url}" if page.final_url != page.url else ""
-    if page.indexable:
-        index = "indexable"
-    else:
-        index = "not indexable (" + ", ".join(page.not_indexable_reasons) + ")"
+    reasons = ", ".join(page.not_indexable_reasons)
+    index = "indexable" if page.indexable else f"not indexable ({reasons})"
     return f"{page.url}{moved}: HTTP {page.status}, {index}"
 
 
@@ -132,8 +130,9 @@ def render_text(report: Report) -> str:
     if report.page.title:
         lines.append(f"  title: {report.page.title}")
     counts = report.verdict_counts()
+    unique = len({r.check.url for r in report.outbound})
     lines.append(
-        f"Outbound: {len(report.outbound)} links ({len({r.check.url for r in report.outbound})} unique URLs): "
+        f"Outbound: {len(report.outbound)} links ({unique} unique URLs): "
         + ", ".join(f"{counts[v.value]} {v.value}" for v in Verdict)
         + f"; nofollow/sponsored/ugc share {report.nofollow_share:.0%}"
     )
@@ -165,7 +164,9 @@ def render_text(report: Report) -> str:
             extra = f" ({', '.join(details)})" if details else ""
             lines.append(f"    {b.verdict.value.upper()} {b.source_url} ({b.reason}){extra}")
     else:
-        lines.append("Inbound: no tracked backlinks point to this page (add one: linkpact track SOURCE TARGET)")
+        lines.append(
+            "Inbound: no tracked backlinks point to this page (linkpact track SOURCE TARGET adds one)"
+        )
     lines.append(f"Checked in {report.duration_s:.1f} s.")
     return "\n".join(lines) + "\n"
 

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from protego import Protego
 
+from bot.models import FetchErrorKind
 from bot.net.client import HttpClient
 
 logger = logging.getLogger(__name__)
@@ -85,10 +86,11 @@ class RobotsCache:
         result = await self._client.request(
             "GET", origin + "/robots.txt", read_body=True, max_body_bytes=ROBOTS_MAX_BODY_BYTES
         )
-        if result.error is not None or result.status is None:
-            # A robots.txt larger than the cap is still parsed up to the cap (RFC 9309 section 2.5),
-            # but our client reports it as an error without the body: treat it as unknown.
+        too_large = result.error is not None and result.error.kind is FetchErrorKind.BODY_TOO_LARGE
+        if (result.error is not None and not too_large) or result.status is None:
             return None
+        # A robots.txt larger than the cap is parsed up to the cap (RFC 9309 section 2.5): the client
+        # hands back the first max_body_bytes with the BODY_TOO_LARGE error.
         if 400 <= result.status < 500:
             return True
         if result.status >= 500 or not 200 <= result.status < 300:

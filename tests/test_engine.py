@@ -39,9 +39,7 @@ def make_settings(tmp_path: Path, **limits: int) -> Settings:
 
 @pytest.fixture
 async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
-    eng = Engine.create(
-        make_settings(tmp_path), resolver=StaticResolver({"internal.test": ["10.0.0.5"]})
-    )
+    eng = Engine.create(make_settings(tmp_path), resolver=StaticResolver({"internal.test": ["10.0.0.5"]}))
     try:
         yield eng
     finally:
