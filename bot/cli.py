@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, TextIO
 from dotenv import load_dotenv
 
 from bot import __version__
+from bot.cli_agreements import add_agreement_parser
 from bot.config import DEFAULT_PORT, ConfigError, Settings
 from bot.errors import InputError
 from bot.storage import StorageError
@@ -70,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     tracked = sub.add_parser("tracked", help="list tracked backlinks (optionally only those to TARGET)")
     tracked.add_argument("target_url", nargs="?")
     tracked.add_argument("--json", action="store_true")
+
+    add_agreement_parser(sub)
 
     serve = sub.add_parser("serve", help="run the Slack bot (Socket Mode with SLACK_APP_TOKEN, else HTTP)")
     serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", DEFAULT_PORT)))
@@ -171,11 +174,18 @@ async def _tracked(engine: Engine, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def _agreement(engine: Engine, args: argparse.Namespace) -> int:
+    from bot.cli_agreements import run_agreement_command
+
+    return await run_agreement_command(engine, args)
+
+
 COMMANDS: dict[str, Callable[[Engine, argparse.Namespace], Awaitable[int]]] = {
     "check": _check,
     "track": _track,
     "untrack": _untrack,
     "tracked": _tracked,
+    "agreement": _agreement,
 }
 
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from aiohttp.abc import AbstractResolver
 
+from bot.agreement_service import AgreementService
 from bot.backlinks import BacklinkRegistry, TrackedBacklink, validate_user_url
 from bot.check import LinkChecker, classify
 from bot.config import Settings
@@ -66,6 +67,7 @@ class Engine:
         client: HttpClient,
         *,
         clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.settings = settings
         self.store = store
@@ -81,14 +83,23 @@ class Engine:
         self._robots = RobotsCache(client, clock=clock)
         self.backlinks = BacklinkRegistry(store, self.policy)
         self._verifier = BacklinkVerifier(self._fetcher, self._extractor, self._robots, self._checker)
+        self.agreements = AgreementService(store, self._verifier, self.backlinks, self.policy, clock=now)
 
     @classmethod
-    def create(cls, settings: Settings, *, resolver: AbstractResolver | None = None) -> Engine:
+    def create(
+        cls,
+        settings: Settings,
+        *,
+        resolver: AbstractResolver | None = None,
+        now: Callable[[], datetime] | None = None,
+    ) -> Engine:
         """Open the store (raises :class:`bot.storage.StorageError` on a corrupt file) and build the one
         HTTP client of the process. Call from inside the running event loop."""
         store = open_store(settings.db_path)
         client = HttpClient(settings.fetch, resolver=resolver)
-        return cls(settings, store, client)
+        if now is None:
+            return cls(settings, store, client)
+        return cls(settings, store, client, now=now)
 
     async def aclose(self) -> None:
         await self.client.aclose()

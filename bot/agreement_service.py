@@ -1,0 +1,373 @@
+"""Logging, listing, verifying and ending partnership agreements, over a :class:`Store`.
+
+Every change appends an entry to the agreement's history (``agreement_history`` table: who, when,
+what); entries are never edited or removed. Promised links on a partner's site (``theirs``) are also
+tracked as backlinks, so ``/linkcheck <our page>`` shows them among the inbound links.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import UTC, date, datetime
+from typing import Any
+
+from bot.agreements import (
+    AGREEMENTS_TABLE,
+    COUNTERS_TABLE,
+    HISTORY_TABLE,
+    QUALIFICATION_FIELDS,
+    Agreement,
+    AgreementInput,
+    AgreementInputError,
+    AgreementKind,
+    AgreementState,
+    Contact,
+    Direction,
+    ExpectedRel,
+    LinkHealth,
+    PromisedLink,
+    Qualification,
+    Score,
+    apply_result,
+    default_deadline,
+    from_doc,
+    parse_score,
+    parse_slack_user,
+    to_doc,
+)
+from bot.backlinks import BacklinkRegistry, TrackedBacklink, add_backlink
+from bot.errors import InputError
+from bot.inbound import BacklinkVerifier
+from bot.models import Placement
+from bot.net.policy import AddressPolicy
+from bot.storage import Store, Tx
+from bot.urls import link_key, same_site, scheme_of, url_registrable_domain
+
+logger = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+_EMAIL_AT = "@"
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class AgreementService:
+    """Agreements in a store; verification through the engine's :class:`BacklinkVerifier`."""
+
+    def __init__(
+        self,
+        store: Store,
+        verifier: BacklinkVerifier,
+        backlinks: BacklinkRegistry,
+        policy: AddressPolicy,
+        *,
+        clock: Clock = _utc_now,
+    ) -> None:
+        self._store = store
+        self._verifier = verifier
+        self._backlinks = backlinks
+        self._policy = policy
+        self._clock = clock
+
+    def today(self) -> date:
+        return self._clock().date()
+
+    def _now_iso(self) -> str:
+        return self._clock().isoformat(timespec="seconds")
+
+    # -- validation --------------------------------------------------------------------------------------
+    def validate(self, data: AgreementInput) -> Agreement:
+        """Check every field of ``data``; raise :class:`AgreementInputError` listing each bad field
+        (keys: ``partner_name``, ``partner_site``, ``kind``, ``deadline``, ``contact_email``,
+        ``contact_slack``, ``links``, ``link_<n>_source``, ``link_<n>_target``, ``link_<n>_direction``,
+        ``link_<n>_rel``, ``link_<n>_placement``, ``<criterion>_score``). The returned agreement has no
+        id yet."""
+        errors: dict[str, str] = {}
+        name = data.partner_name.strip()
+        if not name:
+            errors["partner_name"] = "give the partner's name"
+        site = self._url(data.partner_site, "partner_site", "the partner's site", errors)
+        try:
+            kind = AgreementKind(data.kind.strip().lower() or AgreementKind.EXCHANGE.value)
+        except ValueError:
+            errors["kind"] = "kind must be one of " + ", ".join(k.value for k in AgreementKind)
+            kind = AgreementKind.EXCHANGE
+        deadline = self._deadline(data.deadline, errors)
+        email = data.contact_email.strip()
+        if email and (_EMAIL_AT not in email or " " in email or "." not in email.split(_EMAIL_AT)[-1]):
+            errors["contact_email"] = f"{email!r} is not an email address"
+        slack_user = ""
+        if data.contact_slack.strip():
+            slack_user = parse_slack_user(data.contact_slack) or ""
+            if not slack_user:
+                errors["contact_slack"] = f"{data.contact_slack!r} is not a Slack user (e.g. <@U123ABC>)"
+        scores = {}
+        for criterion in QUALIFICATION_FIELDS:
+            note, raw_score = data.qualification.get(criterion, ("", ""))
+            scores[criterion] = Score(note.strip(), parse_score(criterion, raw_score, errors))
+        links = self._links(data, kind, errors)
+        if errors:
+            raise AgreementInputError(errors)
+        now = self._now_iso()
+        return Agreement(
+            id="",
+            partner_name=name,
+            partner_site=site,
+            owner=data.owner,
+            kind=kind,
+            deadline=deadline,
+            links=tuple(links),
+            contact=Contact(data.contact_name.strip(), email, slack_user),
+            qualification=Qualification(**scores),
+            notes=data.notes.strip(),
+            created_at=now,
+            updated_at=now,
+            tags=tuple(t.strip() for t in data.tags if t.strip()),
+            cost=data.cost.strip(),
+        )
+
+    def _url(self, raw: str, key: str, what: str, errors: dict[str, str]) -> str:
+        url = raw.strip()
+        if not url:
+            errors[key] = f"give {what} (an http(s) URL)"
+            return url
+        if scheme_of(url) not in ("http", "https"):
+            errors[key] = f"{url!r} is not an http(s) URL"
+            return url
+        problem = self._policy.vet_url(url)
+        if problem is not None:
+            errors[key] = f"{url} is refused: {problem.message}"
+            return url
+        try:
+            link_key(url)
+        except ValueError as exc:
+            errors[key] = f"{url!r} is not a valid URL ({exc})"
+        return url
+
+    def _deadline(self, raw: str, errors: dict[str, str]) -> date:
+        raw = raw.strip()
+        if not raw:
+            return default_deadline(self.today())
+        try:
+            deadline = date.fromisoformat(raw)
+        except ValueError:
+            errors["deadline"] = f"{raw!r} is not a date (use YYYY-MM-DD)"
+            return default_deadline(self.today())
+        if deadline < self.today():
+            errors["deadline"] = f"the deadline {raw} is in the past"
+        return deadline
+
+    def _links(self, data: AgreementInput, kind: AgreementKind, errors: dict[str, str]) -> list[PromisedLink]:
+        if not data.links:
+            errors["links"] = "promise at least one link (source page and target URL)"
+            return []
+        links = []
+        seen: set[tuple[str, str]] = set()
+        for number, item in enumerate(data.links, start=1):
+            prefix = f"link_{number}"
+            source = self._url(item.source_url, f"{prefix}_source", f"link {number}'s source page", errors)
+            target = self._url(item.target_url, f"{prefix}_target", f"link {number}'s target URL", errors)
+            try:
+                direction = Direction(item.direction.strip().lower() or Direction.THEIRS.value)
+            except ValueError:
+                errors[f"{prefix}_direction"] = "direction must be 'ours' or 'theirs'"
+                direction = Direction.THEIRS
+            # Paid links are expected to be marked sponsored (Google Search Central, "Qualify your
+            # outbound links to Google"); everything else is expected to be followed unless said.
+            default_rel = ExpectedRel.SPONSORED if kind is AgreementKind.PAID else ExpectedRel.FOLLOW
+            try:
+                rel = ExpectedRel(item.rel.strip().lower() or default_rel.value)
+            except ValueError:
+                errors[f"{prefix}_rel"] = "rel must be one of " + ", ".join(r.value for r in ExpectedRel)
+                rel = default_rel
+            placement = None
+            if item.placement.strip():
+                try:
+                    placement = Placement(item.placement.strip().lower())
+                except ValueError:
+                    errors[f"{prefix}_placement"] = "placement must be one of " + ", ".join(
+                        p.value for p in Placement
+                    )
+            if f"{prefix}_source" not in errors and f"{prefix}_target" not in errors:
+                if same_site(source, target):
+                    errors[f"{prefix}_target"] = (
+                        f"link {number} points from {url_registrable_domain(source)} to itself: a "
+                        "partnership link goes from one site to another"
+                    )
+                pair = (link_key(source), link_key(target))
+                if pair in seen:
+                    errors[f"{prefix}_source"] = f"link {number} repeats an earlier link"
+                seen.add(pair)
+            links.append(
+                PromisedLink(
+                    id=f"L{number}",
+                    source_url=source,
+                    target_url=target,
+                    direction=direction,
+                    expected_rel=rel,
+                    expected_anchor=item.anchor.strip() or None,
+                    expected_placement=placement,
+                )
+            )
+        return links
+
+    # -- writing -----------------------------------------------------------------------------------------
+    async def add(self, data: AgreementInput) -> Agreement:
+        """Validate and store a new agreement in one transaction (agreement, history entry, and the
+        partner-side links as tracked backlinks). Raises :class:`AgreementInputError`."""
+        [agreement] = await self.add_many([data])
+        return agreement
+
+    async def add_many(self, items: Sequence[AgreementInput], *, action: str = "created") -> list[Agreement]:
+        """Validate every item, then store them all in one transaction: all or nothing.
+
+        Raises :class:`AgreementInputError` (one item) or :class:`InputError` naming each bad item by its
+        1-based position (several)."""
+        drafts = []
+        problems = []
+        for number, data in enumerate(items, start=1):
+            try:
+                drafts.append(self.validate(data))
+            except AgreementInputError as exc:
+                if len(items) == 1:
+                    raise
+                problems.append(f"agreement {number} ({data.partner_name or 'no name'}): {exc}")
+        if problems:
+            raise InputError("nothing was imported; fix these and try again:\n" + "\n".join(problems))
+        backlink_docs = [
+            [
+                self._backlinks.new_doc(link.source_url, link.target_url, added_by=draft.owner)
+                for link in draft.links
+                if link.direction is Direction.THEIRS
+            ]
+            for draft in drafts
+        ]
+
+        def write(tx: Tx) -> list[Agreement]:
+            counter = tx.get(COUNTERS_TABLE, AGREEMENTS_TABLE)
+            number = (counter or {}).get("value", 0)
+            stored = []
+            for draft, docs in zip(drafts, backlink_docs, strict=True):
+                number += 1
+                agreement = replace(draft, id=str(number))
+                tx.insert(AGREEMENTS_TABLE, to_doc(agreement))
+                self._history(tx, agreement.id, agreement.owner, action, {"state": "pending"})
+                for doc in docs:
+                    add_backlink(tx, {**doc, "agreement_id": agreement.id})
+                stored.append(agreement)
+            tx.upsert(COUNTERS_TABLE, {"id": AGREEMENTS_TABLE, "value": number}, key=("id",))
+            return stored
+
+        return await self._store.transact(write)
+
+    def _history(self, tx: Tx, agreement_id: str, by: str, action: str, details: dict[str, Any]) -> None:
+        tx.insert(
+            HISTORY_TABLE,
+            {"agreement_id": agreement_id, "at": self._now_iso(), "by": by, "action": action, **details},
+        )
+
+    # -- reading -----------------------------------------------------------------------------------------
+    async def all(self, state: AgreementState | None = None) -> list[Agreement]:
+        """Agreements newest first, optionally only those in ``state``."""
+        agreements = [from_doc(doc) for doc in await self._store.find(AGREEMENTS_TABLE)]
+        agreements.sort(key=lambda a: (a.created_at, int(a.id) if a.id.isdigit() else 0), reverse=True)
+        if state is not None:
+            today = self.today()
+            agreements = [a for a in agreements if a.state(today) is state]
+        return agreements
+
+    async def get(self, ref: str) -> Agreement:
+        """One agreement by id (``12`` or ``#12``) or by the partner's domain (the newest one).
+        Raises :class:`InputError` when nothing matches."""
+        ref = ref.strip().lstrip("#")
+        if not ref:
+            raise InputError("give an agreement id or the partner's domain")
+        doc = await self._store.get(AGREEMENTS_TABLE, ref)
+        if doc is not None:
+            return from_doc(doc)
+        domain = url_registrable_domain(ref if "://" in ref else f"http://{ref}")
+        matches = [a for a in await self.all() if a.partner_domain == domain]
+        if not matches:
+            raise InputError(f"no agreement with id or partner domain {ref!r} (see: linkpact agreement list)")
+        return matches[0]
+
+    async def history(self, agreement_id: str) -> list[dict[str, Any]]:
+        entries = await self._store.find(HISTORY_TABLE, agreement_id=agreement_id)
+        return sorted(entries, key=lambda e: e["at"])
+
+    # -- verifying ---------------------------------------------------------------------------------------
+    async def check(self, refs: Sequence[str] | None = None, *, by: str = "linkpact") -> list[Agreement]:
+        """Verify every promised link of the given agreements (default: all not pruned) now, store the
+        results and append history entries for each state or link change. Returns the agreements as
+        they are after the check, in the order asked (newest first by default)."""
+        if refs:
+            targets = [await self.get(ref) for ref in refs]
+        else:
+            targets = [a for a in await self.all() if a.pruned_at is None]
+        pairs = [(agreement, link) for agreement in targets for link in agreement.links]
+        results = await self._verifier.verify([_as_backlink(agreement, link) for agreement, link in pairs])
+        checked_at = self._now_iso()
+        updated: dict[str, list[PromisedLink]] = {a.id: [] for a in targets}
+        for (agreement, link), result in zip(pairs, results, strict=True):
+            updated[agreement.id].append(apply_result(link, result, checked_at))
+        today = self.today()
+
+        def write(tx: Tx) -> list[Agreement]:
+            out = []
+            for before in targets:
+                doc = tx.get(AGREEMENTS_TABLE, before.id)
+                if doc is None:  # removed meanwhile
+                    continue
+                current = from_doc(doc)
+                after = replace(current, links=tuple(updated[before.id]))
+                self._record_changes(tx, current, after, today, by)
+                tx.update(AGREEMENTS_TABLE, after.id, {"links": to_doc(after)["links"]})
+                out.append(after)
+            return out
+
+        return await self._store.transact(write)
+
+    def _record_changes(self, tx: Tx, before: Agreement, after: Agreement, today: date, by: str) -> None:
+        old_links = {link.id: link for link in before.links}
+        for link in after.links:
+            old = old_links.get(link.id)
+            if old is None or (old.health, old.reason) != (link.health, link.reason):
+                self._history(
+                    tx,
+                    after.id,
+                    by,
+                    "link_checked",
+                    {
+                        "link": link.id,
+                        "health": link.health.value,
+                        "reason": link.reason,
+                        "was": old.health.value if old else None,
+                    },
+                )
+        old_state, new_state = before.state(today), after.state(today)
+        if old_state is not new_state:
+            self._history(
+                tx, after.id, by, "state_changed", {"state": new_state.value, "was": old_state.value}
+            )
+
+
+def _as_backlink(agreement: Agreement, link: PromisedLink) -> TrackedBacklink:
+    return TrackedBacklink(
+        id=f"{agreement.id}:{link.id}",
+        source_url=link.source_url,
+        target_url=link.target_url,
+        added_by=agreement.owner,
+        added_at=agreement.created_at,
+    )
+
+
+def link_states(agreement: Agreement) -> dict[str, int]:
+    """How many promised links are in each health state."""
+    counts = {health.value: 0 for health in LinkHealth}
+    for link in agreement.links:
+        counts[link.health.value] += 1
+    return counts

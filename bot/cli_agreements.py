@@ -1,0 +1,236 @@
+"""``linkpact agreement ...``: log, list, show, verify, export and import partnership agreements.
+
+``add`` takes one ``--link SOURCE TARGET`` per promised link; ``--direction``, ``--anchor``, ``--rel`` and
+``--placement`` that follow a ``--link`` apply to that link.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bot.agreement_report import agreement_to_json, render_agreement, render_agreement_list
+from bot.agreements import (
+    QUALIFICATION_FIELDS,
+    AgreementInput,
+    AgreementKind,
+    AgreementState,
+    Direction,
+    ExpectedRel,
+    LinkInput,
+)
+from bot.errors import InputError
+from bot.models import Placement
+
+if TYPE_CHECKING:
+    from bot.engine import Engine
+
+EXIT_OK, EXIT_PROBLEMS = 0, 1
+# The largest CSV file `agreement import` reads; far above any real agreements sheet.
+MAX_IMPORT_BYTES = 50_000_000
+LINK_OPTIONS = ("direction", "anchor", "rel", "placement")
+
+
+class _NewLink(argparse.Action):
+    """``--link SOURCE TARGET`` starts a promised link."""
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, ns: argparse.Namespace, values: Any, _: Any = None
+    ) -> None:
+        links = list(getattr(ns, "links", None) or [])
+        links.append({"source_url": values[0], "target_url": values[1]})
+        ns.links = links
+
+
+class _LinkOption(argparse.Action):
+    """``--direction/--anchor/--rel/--placement`` set a field of the latest ``--link``."""
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, ns: argparse.Namespace, values: Any, _: Any = None
+    ) -> None:
+        links = getattr(ns, "links", None)
+        if not links:
+            parser.error(f"{self.option_strings[0]} must follow a --link SOURCE TARGET")
+        links[-1][self.dest] = values
+
+
+def add_agreement_parser(sub: Any) -> None:
+    parser = sub.add_parser("agreement", help="log, list, show, verify, export and import agreements")
+    commands = parser.add_subparsers(dest="agreement_command", required=True, parser_class=type(parser))
+
+    add = commands.add_parser("add", help="log an agreement")
+    add.add_argument("--partner", required=True, help="the partner's name")
+    add.add_argument("--site", required=True, help="the partner's site, e.g. https://partner.example")
+    add.add_argument("--kind", default="exchange", choices=[k.value for k in AgreementKind])
+    add.add_argument("--deadline", default="", help="YYYY-MM-DD (default: in 7 days)")
+    add.add_argument("--owner", default="", help="who logged it (default: your user name)")
+    add.add_argument("--contact-name", default="")
+    add.add_argument("--contact-email", default="")
+    add.add_argument("--contact-slack", default="", help="a Slack user id, e.g. U123ABC")
+    add.add_argument("--notes", default="")
+    add.add_argument("--tag", action="append", default=[], dest="tags")
+    add.add_argument("--cost", default="")
+    for name in QUALIFICATION_FIELDS:
+        flag = name.replace("_", "-")
+        add.add_argument(f"--{flag}", default="", help=f"{name.replace('_', ' ')}: a note")
+        add.add_argument(f"--{flag}-score", default="", help="1-5")
+    add.add_argument(
+        "--link", nargs=2, metavar=("SOURCE", "TARGET"), action=_NewLink, dest="links",
+        help="a promised link: SOURCE page links to TARGET (repeat for each link)",
+    )  # fmt: skip
+    add.add_argument("--direction", action=_LinkOption, choices=[d.value for d in Direction])
+    add.add_argument("--anchor", action=_LinkOption)
+    add.add_argument("--rel", action=_LinkOption, choices=[r.value for r in ExpectedRel])
+    add.add_argument("--placement", action=_LinkOption, choices=[p.value for p in Placement])
+    add.add_argument("--json", action="store_true")
+
+    listing = commands.add_parser("list", help="agreements newest first, grouped by state")
+    listing.add_argument("--state", choices=[s.value for s in AgreementState])
+    listing.add_argument("--json", action="store_true")
+
+    show = commands.add_parser("show", help="one agreement with its links and history")
+    show.add_argument("ref", help="the agreement's id or the partner's domain")
+    show.add_argument("--json", action="store_true")
+
+    check = commands.add_parser("check", help="verify promised links now (all, or one agreement)")
+    check.add_argument("ref", nargs="?")
+    check.add_argument("--json", action="store_true")
+
+    export = commands.add_parser("export", help="write every agreement to a CSV file")
+    export.add_argument("file", help="the CSV file to write ('-' for stdout)")
+
+    importing = commands.add_parser("import", help="read agreements from a CSV file (all or nothing)")
+    importing.add_argument("file")
+    importing.add_argument("--owner", default="")
+    importing.add_argument("--json", action="store_true")
+
+
+def _owner(raw: str) -> str:
+    if raw.strip():
+        return raw.strip()
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no user name in a bare container
+        return "cli"
+
+
+def input_from_args(args: argparse.Namespace) -> AgreementInput:
+    links = tuple(
+        LinkInput(
+            source_url=item["source_url"],
+            target_url=item["target_url"],
+            direction=item.get("direction") or Direction.THEIRS.value,
+            anchor=item.get("anchor") or "",
+            rel=item.get("rel") or "",
+            placement=item.get("placement") or "",
+        )
+        for item in (args.links or [])
+    )
+    return AgreementInput(
+        partner_name=args.partner,
+        partner_site=args.site,
+        owner=_owner(args.owner),
+        links=links,
+        kind=args.kind,
+        deadline=args.deadline,
+        contact_name=args.contact_name,
+        contact_email=args.contact_email,
+        contact_slack=args.contact_slack,
+        notes=args.notes,
+        qualification={
+            name: (getattr(args, name), getattr(args, f"{name}_score")) for name in QUALIFICATION_FIELDS
+        },
+        tags=tuple(args.tags),
+        cost=args.cost,
+    )
+
+
+def _print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")
+
+
+async def run_agreement_command(engine: Engine, args: argparse.Namespace) -> int:
+    service = engine.agreements
+    today = service.today()
+    command = args.agreement_command
+    if command == "add":
+        agreement = await service.add(input_from_args(args))
+        if args.json:
+            _print_json(agreement_to_json(agreement, today))
+        else:
+            print(f"logged agreement #{agreement.id} with {agreement.partner_name}; verify it with "
+                  f"`linkpact agreement check {agreement.id}`")  # fmt: skip
+        return EXIT_OK
+    if command == "list":
+        state = AgreementState(args.state) if args.state else None
+        agreements = await service.all(state)
+        if args.json:
+            _print_json([agreement_to_json(a, today) for a in agreements])
+        else:
+            sys.stdout.write(render_agreement_list(agreements, today))
+        return EXIT_OK
+    if command == "show":
+        agreement = await service.get(args.ref)
+        history = await service.history(agreement.id)
+        if args.json:
+            _print_json(agreement_to_json(agreement, today, history))
+        else:
+            sys.stdout.write(render_agreement(agreement, today, history))
+        return EXIT_OK
+    if command == "check":
+        checked = await service.check([args.ref] if args.ref else None, by=_owner(""))
+        if args.json:
+            _print_json([agreement_to_json(a, today) for a in checked])
+        else:
+            for agreement in checked:
+                sys.stdout.write(render_agreement(agreement, today))
+        bad = (AgreementState.BROKEN, AgreementState.ONE_SIDED)
+        return EXIT_PROBLEMS if any(a.state(today) in bad for a in checked) else EXIT_OK
+    if command == "export":
+        from bot.agreements_csv import export_csv
+
+        text = export_csv(await service.all(), today=today)
+        if args.file == "-":
+            sys.stdout.write(text)
+        else:
+            _write_atomically(Path(args.file), text)
+            print(f"wrote {args.file}")
+        return EXIT_OK
+    if command == "import":
+        from bot.agreements_csv import parse_csv
+
+        items = parse_csv(_read_import(args.file), owner=_owner(args.owner))
+        stored = await service.add_many(items, action="imported")
+        if args.json:
+            _print_json([agreement_to_json(a, today) for a in stored])
+        else:
+            print(f"imported {len(stored)} agreements from {args.file}")
+        return EXIT_OK
+    raise InputError(f"unknown agreement command {command!r}")
+
+
+def _read_import(name: str) -> bytes:
+    path = Path(name)
+    try:
+        size = path.stat().st_size
+        if size > MAX_IMPORT_BYTES:
+            raise InputError(f"{name} is {size} bytes; the limit is {MAX_IMPORT_BYTES}")
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {name}: {exc.strerror or exc}") from exc
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write via a temporary file in the same folder so a crash never leaves half a CSV."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8", newline="")
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from exc

@@ -1,0 +1,68 @@
+"""``linkpact agreement ...`` as a user runs it (real subprocesses, real local sites)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.site import LocalSite
+from tests.test_cli import run_cli
+
+
+@pytest.fixture
+def partner() -> Iterator[LocalSite]:
+    with LocalSite(host="127.0.0.2") as s:
+        yield s
+
+
+def test_add_list_show_check(site: LocalSite, partner: LocalSite, tmp_path: Path) -> None:
+    db = tmp_path / "db.json"
+    site.html("/partners", f'<main><a href="{partner.url("/guide")}">Partner guide</a></main>')
+    partner.html("/resources", f'<main><a href="{site.url("/product")}" rel="nofollow">Our kit</a></main>')
+    added = run_cli(
+        "agreement", "add", "--partner", "Partner Bakery", "--site", partner.url("/"),
+        "--contact-email", "pat@partner.example", "--relevance", "both bake bread", "--relevance-score", "4",
+        "--link", site.url("/partners"), partner.url("/guide"), "--direction", "ours",
+        "--link", partner.url("/resources"), site.url("/product"), "--anchor", "Our kit",
+        "--owner", "U0OWNER", "--json",
+        db=db,
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    data = json.loads(added.stdout)
+    assert data["id"] == "1" and data["state"] == "pending"
+    assert [link["direction"] for link in data["links"]] == ["ours", "theirs"]
+    assert data["qualification"]["relevance"] == {"note": "both bake bread", "score": 4}
+
+    checked = run_cli("agreement", "check", "1", "--json", db=db)
+    assert checked.returncode == 0, checked.stderr  # pending (before the deadline) is not a problem yet
+    [result] = json.loads(checked.stdout)
+    assert result["links"][0]["health"] == "healthy"
+    assert (result["links"][1]["health"], result["links"][1]["reason"]) == ("failing", "now_nofollow")
+
+    listed = run_cli("agreement", "list", db=db)
+    assert "pending (1):" in listed.stdout and "#1 Partner Bakery" in listed.stdout
+    shown = run_cli("agreement", "show", "1", db=db)
+    assert "now_nofollow" in shown.stdout
+    assert "history:" in shown.stdout and "created" in shown.stdout
+    assert json.loads(run_cli("agreement", "list", "--state", "live", "--json", db=db).stdout) == []
+
+
+def test_bad_agreement_input_exits_2_and_stores_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "db.json"
+    past = run_cli(
+        "agreement", "add", "--partner", "P", "--site", "https://partner.example/",
+        "--deadline", "2020-01-01", "--link", "https://partner.example/a", "https://ours.example/",
+        db=db,
+    )  # fmt: skip
+    assert past.returncode == 2
+    assert "deadline" in past.stderr and "past" in past.stderr
+    orphan = run_cli(
+        "agreement", "add", "--partner", "P", "--site", "https://p.example/", "--anchor", "x", db=db
+    )
+    assert orphan.returncode == 2 and "must follow a --link" in orphan.stderr
+    unknown = run_cli("agreement", "show", "99", db=db)
+    assert unknown.returncode == 2 and "no agreement" in unknown.stderr
+    assert json.loads(run_cli("agreement", "list", "--json", db=db).stdout) == []
