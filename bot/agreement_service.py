@@ -80,7 +80,7 @@ class AgreementService:
         return self._clock().isoformat(timespec="seconds")
 
     # -- validation --------------------------------------------------------------------------------------
-    def validate(self, data: AgreementInput) -> Agreement:
+    def validate(self, data: AgreementInput, *, allow_past_deadline: bool = False) -> Agreement:
         """Check every field of ``data``; raise :class:`AgreementInputError` listing each bad field
         (keys: ``partner_name``, ``partner_site``, ``kind``, ``deadline``, ``contact_email``,
         ``contact_slack``, ``links``, ``link_<n>_source``, ``link_<n>_target``, ``link_<n>_direction``,
@@ -96,7 +96,7 @@ class AgreementService:
         except ValueError:
             errors["kind"] = "kind must be one of " + ", ".join(k.value for k in AgreementKind)
             kind = AgreementKind.EXCHANGE
-        deadline = self._deadline(data.deadline, errors)
+        deadline = self._deadline(data.deadline, errors, allow_past=allow_past_deadline)
         email = data.contact_email.strip()
         if email and (_EMAIL_AT not in email or " " in email or "." not in email.split(_EMAIL_AT)[-1]):
             errors["contact_email"] = f"{email!r} is not an email address"
@@ -148,7 +148,7 @@ class AgreementService:
             errors[key] = f"{url!r} is not a valid URL ({exc})"
         return url
 
-    def _deadline(self, raw: str, errors: dict[str, str]) -> date:
+    def _deadline(self, raw: str, errors: dict[str, str], *, allow_past: bool = False) -> date:
         raw = raw.strip()
         if not raw:
             return default_deadline(self.today())
@@ -157,7 +157,7 @@ class AgreementService:
         except ValueError:
             errors["deadline"] = f"{raw!r} is not a date (use YYYY-MM-DD)"
             return default_deadline(self.today())
-        if deadline < self.today():
+        if deadline < self.today() and not allow_past:
             errors["deadline"] = f"the deadline {raw} is in the past"
         return deadline
 
@@ -222,7 +222,13 @@ class AgreementService:
         [agreement] = await self.add_many([data])
         return agreement
 
-    async def add_many(self, items: Sequence[AgreementInput], *, action: str = "created") -> list[Agreement]:
+    async def add_many(
+        self,
+        items: Sequence[AgreementInput],
+        *,
+        action: str = "created",
+        allow_past_deadline: bool = False,
+    ) -> list[Agreement]:
         """Validate every item, then store them all in one transaction: all or nothing.
 
         Raises :class:`AgreementInputError` (one item) or :class:`InputError` naming each bad item by its
@@ -231,7 +237,7 @@ class AgreementService:
         problems = []
         for number, data in enumerate(items, start=1):
             try:
-                drafts.append(self.validate(data))
+                drafts.append(self.validate(data, allow_past_deadline=allow_past_deadline))
             except AgreementInputError as exc:
                 if len(items) == 1:
                     raise

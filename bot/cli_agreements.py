@@ -192,20 +192,20 @@ async def run_agreement_command(engine: Engine, args: argparse.Namespace) -> int
         bad = (AgreementState.BROKEN, AgreementState.ONE_SIDED)
         return EXIT_PROBLEMS if any(a.state(today) in bad for a in checked) else EXIT_OK
     if command == "export":
-        from bot.agreements_csv import export_csv
+        from bot.agreements_csv import export_csv_bytes
 
-        text = export_csv(await service.all(), today=today)
+        data = export_csv_bytes(await service.all(), today=today)
         if args.file == "-":
-            sys.stdout.write(text)
+            sys.stdout.buffer.write(data)
+            sys.stdout.flush()
         else:
-            _write_atomically(Path(args.file), text)
+            _write_atomically(Path(args.file), data)
             print(f"wrote {args.file}")
         return EXIT_OK
     if command == "import":
-        from bot.agreements_csv import parse_csv
+        from bot.agreements_csv import import_csv
 
-        items = parse_csv(_read_import(args.file), owner=_owner(args.owner))
-        stored = await service.add_many(items, action="imported")
+        stored = await import_csv(service, _read_import(args.file), owner=_owner(args.owner))
         if args.json:
             _print_json([agreement_to_json(a, today) for a in stored])
         else:
@@ -225,11 +225,11 @@ def _read_import(name: str) -> bytes:
         raise InputError(f"cannot read {name}: {exc.strerror or exc}") from exc
 
 
-def _write_atomically(path: Path, text: str) -> None:
+def _write_atomically(path: Path, data: bytes) -> None:
     """Write via a temporary file in the same folder so a crash never leaves half a CSV."""
     tmp = path.with_name(f".{path.name}.tmp")
     try:
-        tmp.write_text(text, encoding="utf-8", newline="")
+        tmp.write_bytes(data)
         tmp.replace(path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)

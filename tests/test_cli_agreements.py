@@ -66,3 +66,33 @@ def test_bad_agreement_input_exits_2_and_stores_nothing(tmp_path: Path) -> None:
     unknown = run_cli("agreement", "show", "99", db=db)
     assert unknown.returncode == 2 and "no agreement" in unknown.stderr
     assert json.loads(run_cli("agreement", "list", "--json", db=db).stdout) == []
+
+
+def test_export_then_import_round_trip(tmp_path: Path) -> None:
+    db = tmp_path / "db.json"
+    added = run_cli(
+        "agreement", "add", "--partner", "Partner", "--site", "https://partner.example/",
+        "--notes", "=cmd|' /C calc'!A0", "--kind", "paid",
+        "--link", "https://partner.example/review", "https://ours.example/kit", "--anchor", "@kit",
+        db=db,
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    export = tmp_path / "agreements.csv"
+    assert run_cli("agreement", "export", str(export), db=db).returncode == 0
+    text = export.read_text(encoding="utf-8-sig")
+    assert text.startswith("URL FROM,TAGS,NOTES,EXPECTED LANDING PAGE URL,EXPECTED FOLLOW,EXPECTED ANCHOR")
+    assert "'=cmd" in text and "'@kit" in text  # formula-looking cells neutralised
+
+    other = tmp_path / "other.json"
+    imported = run_cli("agreement", "import", str(export), "--json", db=other)
+    assert imported.returncode == 0, imported.stderr
+    [agreement] = json.loads(imported.stdout)
+    assert agreement["notes"] == "=cmd|' /C calc'!A0"
+    assert agreement["links"][0]["expected_anchor"] == "@kit"
+    assert agreement["links"][0]["expected_rel"] == "sponsored"
+
+    broken = tmp_path / "broken.csv"
+    broken.write_text("URL FROM,EXPECTED LANDING PAGE URL\nnot a url,https://ours.example/\n")
+    refused = run_cli("agreement", "import", str(broken), db=other)
+    assert refused.returncode == 2 and "row 2" in refused.stderr
+    assert len(json.loads(run_cli("agreement", "list", "--json", db=other).stdout)) == 1
