@@ -38,9 +38,11 @@ from bot.agreements import (
     to_doc,
 )
 from bot.backlinks import BacklinkRegistry, TrackedBacklink, add_backlink
+from bot.changes import Change, ChangeKind, log_changes
+from bot.config import LossPolicy
 from bot.errors import InputError
 from bot.inbound import BacklinkVerifier
-from bot.models import Placement
+from bot.models import InboundResult, Placement
 from bot.net.policy import AddressPolicy
 from bot.storage import Store, Tx
 from bot.urls import link_key, same_site, scheme_of, url_registrable_domain
@@ -66,12 +68,14 @@ class AgreementService:
         policy: AddressPolicy,
         *,
         clock: Clock = _utc_now,
+        loss: LossPolicy | None = None,
     ) -> None:
         self._store = store
         self._verifier = verifier
         self._backlinks = backlinks
         self._policy = policy
         self._clock = clock
+        self._loss = loss or LossPolicy()
 
     def today(self) -> date:
         return self._clock().date()
@@ -313,35 +317,78 @@ class AgreementService:
         if refs:
             targets = [await self.get(ref) for ref in refs]
         else:
-            targets = [a for a in await self.all() if a.pruned_at is None]
-        pairs = [(agreement, link) for agreement in targets for link in agreement.links]
-        results = await self._verifier.verify([_as_backlink(agreement, link) for agreement, link in pairs])
-        checked_at = self._now_iso()
-        updated: dict[str, list[PromisedLink]] = {a.id: [] for a in targets}
-        for (agreement, link), result in zip(pairs, results, strict=True):
-            updated[agreement.id].append(apply_result(link, result, checked_at))
-        today = self.today()
+            targets = await self.active()
+        pairs = promised_links(targets)
+        results = await self._verifier.verify(as_backlinks(pairs))
+        agreements, _ = await self.record(pairs, results, by=by)
+        return agreements
 
-        def write(tx: Tx) -> list[Agreement]:
-            out = []
-            for before in targets:
-                doc = tx.get(AGREEMENTS_TABLE, before.id)
+    async def active(self) -> list[Agreement]:
+        """Agreements not pruned, newest first: the ones rechecks verify."""
+        return [a for a in await self.all() if a.pruned_at is None]
+
+    async def record(
+        self,
+        pairs: Sequence[tuple[Agreement, PromisedLink]],
+        results: Sequence[InboundResult],
+        *,
+        by: str,
+    ) -> tuple[list[Agreement], list[Change]]:
+        """Apply verification ``results`` (one per pair) to the stored agreements in one transaction:
+        links judged against their expectations with loss confirmation, history entries and change-log
+        entries written. Returns the agreements after the update and the changes logged."""
+        now = self._clock()
+        today = now.date()
+        by_link = {(a.id, link.id): result for (a, link), result in zip(pairs, results, strict=True)}
+        order = list(dict.fromkeys(a.id for a, _ in pairs))
+
+        def write(tx: Tx) -> tuple[list[Agreement], list[Change]]:
+            out, changes = [], []
+            for agreement_id in order:
+                doc = tx.get(AGREEMENTS_TABLE, agreement_id)
                 if doc is None:  # removed meanwhile
                     continue
                 current = from_doc(doc)
-                after = replace(current, links=tuple(updated[before.id]))
-                self._record_changes(tx, current, after, today, by)
+                links = tuple(
+                    apply_result(link, by_link[(agreement_id, link.id)], now, self._loss)
+                    if (agreement_id, link.id) in by_link
+                    else link
+                    for link in current.links
+                )
+                after = replace(current, links=links)
+                changes.extend(self._record_changes(tx, current, after, today, by))
                 tx.update(AGREEMENTS_TABLE, after.id, {"links": to_doc(after)["links"]})
                 out.append(after)
-            return out
+            log_changes(tx, changes)
+            return out, changes
 
         return await self._store.transact(write)
 
-    def _record_changes(self, tx: Tx, before: Agreement, after: Agreement, today: date, by: str) -> None:
+    def _record_changes(
+        self, tx: Tx, before: Agreement, after: Agreement, today: date, by: str
+    ) -> list[Change]:
+        at = self._now_iso()
+        changes = []
+
+        def change(kind: ChangeKind, link: PromisedLink | None = None, **fields: str) -> Change:
+            return Change(
+                at=at,
+                kind=kind,
+                subject="promised_link" if link else "agreement",
+                agreement_id=after.id,
+                partner=after.partner_name,
+                source_url=link.source_url if link else "",
+                target_url=link.target_url if link else "",
+                link_id=link.id if link else "",
+                **fields,
+            )
+
         old_links = {link.id: link for link in before.links}
         for link in after.links:
             old = old_links.get(link.id)
-            if old is None or (old.health, old.reason) != (link.health, link.reason):
+            if old is None:
+                continue
+            if (old.health, old.reason) != (link.health, link.reason):
                 self._history(
                     tx,
                     after.id,
@@ -351,14 +398,44 @@ class AgreementService:
                         "link": link.id,
                         "health": link.health.value,
                         "reason": link.reason,
-                        "was": old.health.value if old else None,
+                        "was": old.health.value,
                     },
                 )
+            if old.health is LinkHealth.HEALTHY and link.health is LinkHealth.FAILING:
+                changes.append(change(ChangeKind.LOST, link, reason=link.reason))
+            elif link.health is LinkHealth.HEALTHY and old.health is not LinkHealth.HEALTHY:
+                kind = ChangeKind.RESTORED if old.ever_healthy else ChangeKind.NEW
+                changes.append(change(kind, link, reason=link.reason))
         old_state, new_state = before.state(today), after.state(today)
         if old_state is not new_state:
             self._history(
                 tx, after.id, by, "state_changed", {"state": new_state.value, "was": old_state.value}
             )
+            changes.append(
+                change(
+                    ChangeKind.STATE_CHANGED,
+                    reason=new_state.value,
+                    before=old_state.value,
+                    after=new_state.value,
+                )
+            )
+        if after.overdue(today) and not tx.find(
+            HISTORY_TABLE, agreement_id=after.id, action="deadline_passed"
+        ):
+            missing = [link.id for link in after.links if link.health is not LinkHealth.HEALTHY]
+            self._history(tx, after.id, by, "deadline_passed", {"missing": missing})
+            changes.append(
+                change(ChangeKind.DEADLINE_PASSED, reason="deadline_passed", after=" ".join(missing))
+            )
+        return changes
+
+
+def promised_links(agreements: Sequence[Agreement]) -> list[tuple[Agreement, PromisedLink]]:
+    return [(agreement, link) for agreement in agreements for link in agreement.links]
+
+
+def as_backlinks(pairs: Sequence[tuple[Agreement, PromisedLink]]) -> list[TrackedBacklink]:
+    return [_as_backlink(agreement, link) for agreement, link in pairs]
 
 
 def _as_backlink(agreement: Agreement, link: PromisedLink) -> TrackedBacklink:

@@ -20,6 +20,8 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from bot.config import LossPolicy
+from bot.confirm import Suspicion, observe_failure
 from bot.errors import InputError
 from bot.models import InboundResult, InboundVerdict, Placement
 
@@ -126,6 +128,8 @@ class PromisedLink:
     # Set when the latest check could not read the page (bot wall, timeout, ...); the health above is
     # then the last definite one, because a single failed fetch is never a loss.
     unknown_reason: str = ""
+    # A healthy link seen failing, not yet confirmed lost (see bot.confirm); health stays HEALTHY.
+    suspicion: Suspicion | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,22 +256,48 @@ def judge(link: PromisedLink, result: InboundResult) -> tuple[LinkHealth, str]:
     return LinkHealth.HEALTHY, result.reason
 
 
-def apply_result(link: PromisedLink, result: InboundResult, checked_at: str) -> PromisedLink:
-    """The link after a verification. An ``unknown`` result keeps the last definite health and reason
-    (and notes why the check was inconclusive): a single failed fetch is never a loss."""
+def apply_result(
+    link: PromisedLink, result: InboundResult, now: datetime, policy: LossPolicy
+) -> PromisedLink:
+    """The link after a verification at ``now``.
+
+    - ``unknown`` keeps the last definite health and reason (a single failed fetch is never a loss);
+    - a failure of a link that is healthy is a *suspected* loss until ``policy`` confirms it (two checks
+      20 h apart by default, :mod:`bot.confirm`); the health stays ``healthy`` meanwhile;
+    - a failure of a link that was never healthy (the partner has not delivered yet) is immediate.
+    """
+    checked_at = now.isoformat(timespec="seconds")
     health, reason = judge(link, result)
-    if health is LinkHealth.UNKNOWN and link.health is not LinkHealth.NOT_CHECKED:
+    seen_anchor = result.anchor
+    seen_rel = tuple(sorted(result.rel))
+    seen_placement = result.placement.value if result.placement else None
+    if health is LinkHealth.UNKNOWN:
+        if link.health is LinkHealth.NOT_CHECKED:
+            return replace(link, health=health, reason=reason, checked_at=checked_at, unknown_reason=reason)
         return replace(link, checked_at=checked_at, unknown_reason=reason)
+    if health is LinkHealth.FAILING and link.health is LinkHealth.HEALTHY:
+        suspicion, confirmed = observe_failure(link.suspicion, reason, now, policy)
+        if not confirmed:
+            return replace(
+                link,
+                checked_at=checked_at,
+                unknown_reason="",
+                suspicion=suspicion,
+                seen_anchor=seen_anchor,
+                seen_rel=seen_rel,
+                seen_placement=seen_placement,
+            )
     return replace(
         link,
         health=health,
         reason=reason,
         checked_at=checked_at,
         ever_healthy=link.ever_healthy or health is LinkHealth.HEALTHY,
-        seen_anchor=result.anchor,
-        seen_rel=tuple(sorted(result.rel)),
-        seen_placement=result.placement.value if result.placement else None,
-        unknown_reason=reason if health is LinkHealth.UNKNOWN else "",
+        unknown_reason="",
+        suspicion=None,
+        seen_anchor=seen_anchor,
+        seen_rel=seen_rel,
+        seen_placement=seen_placement,
     )
 
 
@@ -390,6 +420,7 @@ def to_doc(agreement: Agreement) -> dict[str, Any]:
                 "seen_rel": list(link.seen_rel),
                 "seen_placement": link.seen_placement,
                 "unknown_reason": link.unknown_reason,
+                "suspicion": link.suspicion.to_json() if link.suspicion else None,
             }
             for link in agreement.links
         ],
@@ -442,6 +473,7 @@ def from_doc(doc: Mapping[str, Any]) -> Agreement:
                 seen_rel=tuple(link.get("seen_rel", ())),
                 seen_placement=link.get("seen_placement"),
                 unknown_reason=link.get("unknown_reason", ""),
+                suspicion=Suspicion.from_json(link.get("suspicion")),
             )
             for link in doc.get("links", ())
         ),

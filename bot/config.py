@@ -36,6 +36,12 @@ DEFAULT_DB_PATH = "./linkpact.json"
 # Concurrent /linkcheck runs a workspace may have before it is told "busy, try again".
 DEFAULT_MAX_CHECKS_PER_WORKSPACE = 4
 DEFAULT_PORT = 3000
+# Rechecks: daily is frequent enough to notice a loss within a day and polite to partners' servers.
+DEFAULT_RECHECK_INTERVAL_H = 24.0
+# A loss is confirmed only when seen on this many checks at least this many hours apart, so a page
+# that is briefly broken (a deploy, a CDN blip) is never reported as a lost link.
+DEFAULT_LOSS_CONFIRM_CHECKS = 2
+DEFAULT_LOSS_CONFIRM_AFTER_H = 20.0
 SLACK_DEFAULT_API_URL = "https://slack.com/api/"
 
 
@@ -81,6 +87,21 @@ class FetchSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class LossPolicy:
+    """When a failing link counts as lost: seen failing on ``checks`` checks spanning ``after_h`` hours.
+    ``unknown`` results (timeouts, bot walls, 429) never count toward a loss."""
+
+    checks: int = DEFAULT_LOSS_CONFIRM_CHECKS
+    after_h: float = DEFAULT_LOSS_CONFIRM_AFTER_H
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorSettings:
+    recheck_interval_h: float = DEFAULT_RECHECK_INTERVAL_H
+    loss: LossPolicy = field(default_factory=LossPolicy)
+
+
+@dataclass(frozen=True, slots=True)
 class SlackSettings:
     """Slack credentials and endpoints. Tokens are never logged."""
 
@@ -95,6 +116,7 @@ class SlackSettings:
 class Settings:
     fetch: FetchSettings = field(default_factory=FetchSettings)
     db_path: Path = Path(DEFAULT_DB_PATH)
+    monitor: MonitorSettings = field(default_factory=MonitorSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -119,7 +141,18 @@ class Settings:
             contact_url=env.get("LINKPACT_CONTACT_URL", DEFAULT_CONTACT_URL) or DEFAULT_CONTACT_URL,
             allow_networks=parse_networks(env.get("LINKPACT_ALLOW_NETWORKS", "")),
         )
-        return cls(fetch=fetch, db_path=Path(env.get("LINKPACT_DB", DEFAULT_DB_PATH) or DEFAULT_DB_PATH))
+        monitor = MonitorSettings(
+            recheck_interval_h=_float(env, "LINKPACT_RECHECK_INTERVAL_H", DEFAULT_RECHECK_INTERVAL_H),
+            loss=LossPolicy(
+                checks=_int(env, "LINKPACT_LOSS_CONFIRM_CHECKS", DEFAULT_LOSS_CONFIRM_CHECKS),
+                after_h=_float(env, "LINKPACT_LOSS_CONFIRM_AFTER_H", DEFAULT_LOSS_CONFIRM_AFTER_H),
+            ),
+        )
+        return cls(
+            fetch=fetch,
+            db_path=Path(env.get("LINKPACT_DB", DEFAULT_DB_PATH) or DEFAULT_DB_PATH),
+            monitor=monitor,
+        )
 
 
 def slack_settings_from_env(env: Mapping[str, str] | None = None) -> SlackSettings:

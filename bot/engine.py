@@ -21,7 +21,16 @@ from bot.check import LinkChecker, classify
 from bot.config import Settings
 from bot.errors import InputError
 from bot.inbound import BacklinkVerifier
-from bot.models import FetchErrorKind, FetchResult, InboundResult, LinkCheck, Report, ResolvedLink, Verdict
+from bot.models import (
+    ExtractedPage,
+    FetchErrorKind,
+    FetchResult,
+    InboundResult,
+    LinkCheck,
+    Report,
+    ResolvedLink,
+    Verdict,
+)
 from bot.net.client import HttpClient
 from bot.net.policy import AddressPolicy
 from bot.pipeline import (
@@ -83,7 +92,9 @@ class Engine:
         self._robots = RobotsCache(client, clock=clock)
         self.backlinks = BacklinkRegistry(store, self.policy)
         self._verifier = BacklinkVerifier(self._fetcher, self._extractor, self._robots, self._checker)
-        self.agreements = AgreementService(store, self._verifier, self.backlinks, self.policy, clock=now)
+        self.agreements = AgreementService(
+            store, self._verifier, self.backlinks, self.policy, clock=now, loss=settings.monitor.loss
+        )
 
     @classmethod
     def create(
@@ -105,6 +116,17 @@ class Engine:
         await self.client.aclose()
         await self.store.aclose()
 
+    # -- pages ----------------------------------------------------------------------------------------
+    async def fetch_page(self, url: str) -> tuple[FetchResult, ExtractedPage | None]:
+        """Fetch and extract one page (fetch and extract stages); ``None`` when it is not HTML or failed.
+        Network trouble is in ``FetchResult.error``; nothing is raised."""
+        result = await self._fetcher.fetch(url)
+        return result, await self._extractor.extract(result)
+
+    async def robots_allowed(self, url: str) -> bool | None:
+        """May Googlebot fetch ``url`` per its site's robots.txt (RFC 9309)? None when unreadable."""
+        return await self._robots.allowed(url)
+
     # -- checking -----------------------------------------------------------------------------------
     async def check(self, url: str, *, on_progress: ProgressCallback | None = None) -> Report:
         """Check the page at ``url``: its outbound links and the tracked backlinks pointing to it.
@@ -119,13 +141,12 @@ class Engine:
         notify = on_progress or (lambda progress: None)
 
         notify(Progress("fetching page", 0, 1))
-        result = await self._fetcher.fetch(url)
+        result, page = await self.fetch_page(url)
         if result.error is not None and result.error.kind is FetchErrorKind.BLOCKED_ADDRESS:
             raise InputError(f"{url} was refused: {result.error.message}")
-        page = await self._extractor.extract(result)
         robots_allowed = None
         if result.error is None and result.status == 200:
-            robots_allowed = await self._robots.allowed(result.final_url)
+            robots_allowed = await self.robots_allowed(result.final_url)
         page_summary = page_report(url, result, page, robots_allowed)
 
         links = self._filter.apply(self._resolver.resolve(result.final_url, page.links if page else ()))

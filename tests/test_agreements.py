@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.agreements import (
+    Agreement,
     AgreementInput,
     AgreementInputError,
     AgreementState,
@@ -32,8 +33,8 @@ class Clock:
     def __call__(self) -> datetime:
         return self.now
 
-    def advance(self, days: int) -> None:
-        self.now += timedelta(days=days)
+    def advance(self, days: float = 0, *, hours: float = 0) -> None:
+        self.now += timedelta(days=days, hours=hours)
 
 
 @pytest.fixture
@@ -74,6 +75,15 @@ async def engine(tmp_path: Path, clock: Clock) -> AsyncIterator[Engine]:
         yield eng
     finally:
         await eng.aclose()
+
+
+async def check_until_confirmed(engine: Engine, clock: Clock, ref: str | None = None) -> Agreement:
+    """A loss is confirmed on the second failing check at least 20 h after the first."""
+    [first] = await engine.agreements.check([ref] if ref else None)
+    assert first.state(clock().date()) is not AgreementState.BROKEN  # one failing check is only suspected
+    clock.advance(hours=21)
+    [second] = await engine.agreements.check([ref] if ref else None)
+    return second
 
 
 def page(*links: str, head: str = "") -> str:
@@ -148,7 +158,7 @@ async def test_one_sided_only_after_the_deadline(
 
 
 async def test_a_live_link_that_turns_nofollow_breaks_the_agreement(
-    engine: Engine, ours: LocalSite, partner: LocalSite
+    engine: Engine, ours: LocalSite, partner: LocalSite, clock: Clock
 ) -> None:
     ours.html("/partners", page(main_link(partner.url("/guide"), "Partner guide")))
     partner.html("/resources", page(main_link(ours.url("/product"), "Our sourdough kit")))
@@ -156,8 +166,13 @@ async def test_a_live_link_that_turns_nofollow_breaks_the_agreement(
     await engine.agreements.check()
 
     partner.html("/resources", page(main_link(ours.url("/product"), "Our sourdough kit", "nofollow")))
+    [suspected] = await engine.agreements.check()
+    assert suspected.state(clock().date()) is AgreementState.LIVE
+    assert suspected.links[1].suspicion is not None
+    assert suspected.links[1].suspicion.reason == "now_nofollow"
+    clock.advance(hours=21)
     [checked] = await engine.agreements.check()
-    assert checked.state(START.date()) is AgreementState.BROKEN
+    assert checked.state(clock().date()) is AgreementState.BROKEN
     assert (checked.links[1].health, checked.links[1].reason) == (LinkHealth.FAILING, "now_nofollow")
     actions = [e["action"] for e in await engine.agreements.history(agreement.id)]
     assert actions.count("state_changed") == 2  # pending -> live -> broken
@@ -172,16 +187,16 @@ async def test_a_live_link_that_turns_nofollow_breaks_the_agreement(
     ],
 )
 async def test_expectations_failures_have_named_reasons(
-    engine: Engine, ours: LocalSite, partner: LocalSite, partner_html: str, reason: str
+    engine: Engine, ours: LocalSite, partner: LocalSite, clock: Clock, partner_html: str, reason: str
 ) -> None:
     ours.html("/partners", page(main_link(partner.url("/guide"), "Partner guide")))
     partner.html("/resources", page(main_link(ours.url("/product"), "Our sourdough kit")))
     await engine.agreements.add(exchange(ours, partner))
     await engine.agreements.check()
     partner.html("/resources", page(partner_html.format(target=ours.url("/product"))))
-    [checked] = await engine.agreements.check()
+    checked = await check_until_confirmed(engine, clock)
     assert checked.links[1].reason == reason
-    assert checked.state(START.date()) is AgreementState.BROKEN
+    assert checked.state(clock().date()) is AgreementState.BROKEN
 
 
 async def test_an_anchor_that_is_close_still_counts(
@@ -209,7 +224,7 @@ async def test_an_unreadable_page_is_never_a_loss(
 
 
 async def test_three_way_exchange(
-    engine: Engine, ours: LocalSite, partner: LocalSite, third: LocalSite
+    engine: Engine, ours: LocalSite, partner: LocalSite, third: LocalSite, clock: Clock
 ) -> None:
     # A (ours) -> B (partner), B -> C (third), C -> A.
     ours.html("/partners", page(main_link(partner.url("/"), "Partner B")))
@@ -230,12 +245,12 @@ async def test_three_way_exchange(
     [checked] = await engine.agreements.check([agreement.id])
     assert checked.state(START.date()) is AgreementState.LIVE
     third.html("/links", page("<main>no more links</main>"))
-    [checked] = await engine.agreements.check([agreement.id])
-    assert checked.state(START.date()) is AgreementState.BROKEN
+    checked = await check_until_confirmed(engine, clock, agreement.id)
+    assert checked.state(clock().date()) is AgreementState.BROKEN
 
 
 async def test_paid_links_are_expected_to_be_sponsored(
-    engine: Engine, ours: LocalSite, partner: LocalSite
+    engine: Engine, ours: LocalSite, partner: LocalSite, clock: Clock
 ) -> None:
     partner.html("/review", page(main_link(ours.url("/product"), "Our kit", "sponsored")))
     data = AgreementInput(
@@ -251,9 +266,9 @@ async def test_paid_links_are_expected_to_be_sponsored(
     assert checked.state(START.date()) is AgreementState.LIVE
 
     partner.html("/review", page(main_link(ours.url("/product"), "Our kit")))  # followed: wrong
-    [checked] = await engine.agreements.check()
+    checked = await check_until_confirmed(engine, clock)
     assert checked.links[0].reason == "not_sponsored"
-    assert checked.state(START.date()) is AgreementState.BROKEN
+    assert checked.state(clock().date()) is AgreementState.BROKEN
 
 
 async def test_bad_input_is_refused_and_nothing_is_stored(
