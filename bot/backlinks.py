@@ -13,8 +13,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.changes import Change, ChangeKind, log_changes
+from bot.config import LossPolicy
+from bot.confirm import Suspicion, observe_failure
 from bot.errors import InputError
-from bot.models import InboundResult
+from bot.models import InboundResult, InboundVerdict
 from bot.net.policy import AddressPolicy
 from bot.storage import Store, Tx
 from bot.urls import link_key, scheme_of
@@ -143,20 +146,101 @@ class BacklinkRegistry:
                 seen.setdefault(backlink.id, backlink)
         return list(seen.values())
 
-    async def record(self, verified: list[tuple[TrackedBacklink, InboundResult]]) -> None:
-        """Store the latest verification on each backlink's document, in one write for the batch."""
-        checked_at = self._now()
+    async def record(
+        self,
+        verified: list[tuple[TrackedBacklink, InboundResult]],
+        *,
+        now: datetime | None = None,
+        loss: LossPolicy | None = None,
+    ) -> list[Change]:
+        """Store each verification on its backlink in one write, and log what changed.
 
-        def write(tx: Tx) -> None:
+        A backlink's ``state`` moves ``None`` (never seen live) -> ``live`` (change ``new``) -> ``lost``
+        (change ``lost``, only once the loss is confirmed by ``loss``, :mod:`bot.confirm`) -> ``live``
+        (change ``restored``). While live, a different rel, anchor or placement is logged as
+        ``rel_changed``, ``anchor_changed`` or ``placement_changed``. ``unknown`` results change nothing
+        but ``last_*``.
+        """
+        moment = now or datetime.now(UTC)
+        policy = loss or LossPolicy()
+
+        def write(tx: Tx) -> list[Change]:
+            changes: list[Change] = []
             for backlink, result in verified:
-                tx.update(
-                    BACKLINKS_TABLE,
-                    backlink.id,
-                    {
-                        "last_verdict": result.verdict.value,
-                        "last_reason": result.reason,
-                        "last_checked_at": checked_at,
-                    },
-                )
+                doc = tx.get(BACKLINKS_TABLE, backlink.id)
+                if doc is None:  # untracked meanwhile
+                    continue
+                fields, found = _next_state(doc, result, moment, policy)
+                tx.update(BACKLINKS_TABLE, backlink.id, fields)
+                changes.extend(found)
+            log_changes(tx, changes)
+            return changes
 
-        await self._store.transact(write)
+        return await self._store.transact(write)
+
+
+def _seen(result: InboundResult) -> dict[str, Any]:
+    return {
+        "anchor": result.anchor or "",
+        "rel": sorted(result.rel),
+        "placement": result.placement.value if result.placement else "",
+    }
+
+
+def _next_state(
+    doc: dict[str, Any], result: InboundResult, now: datetime, policy: LossPolicy
+) -> tuple[dict[str, Any], list[Change]]:
+    at = now.isoformat(timespec="seconds")
+    fields: dict[str, Any] = {
+        "last_verdict": result.verdict.value,
+        "last_reason": result.reason,
+        "last_checked_at": at,
+    }
+    changes: list[Change] = []
+
+    def change(kind: ChangeKind, reason: str = "", before: str = "", after: str = "") -> None:
+        changes.append(
+            Change(
+                at=at,
+                kind=kind,
+                subject="backlink",
+                reason=reason,
+                source_url=doc["source_url"],
+                target_url=doc["target_url"],
+                agreement_id=str(doc.get("agreement_id") or ""),
+                before=before,
+                after=after,
+            )
+        )
+
+    state = doc.get("state")
+    if result.verdict is InboundVerdict.UNKNOWN:
+        return fields, changes
+    if result.verdict is InboundVerdict.LIVE:
+        seen = _seen(result)
+        if state == "lost":
+            change(ChangeKind.RESTORED, result.reason)
+        elif state != "live":
+            change(ChangeKind.NEW, result.reason)
+            fields["first_live_at"] = at
+        else:
+            old = doc.get("seen") or {}
+            if old.get("rel", []) != seen["rel"]:
+                change(ChangeKind.REL_CHANGED, "rel", " ".join(old.get("rel", [])), " ".join(seen["rel"]))
+            if old.get("anchor", "") != seen["anchor"]:
+                change(ChangeKind.ANCHOR_CHANGED, "anchor", old.get("anchor", ""), seen["anchor"])
+            if old.get("placement", "") != seen["placement"]:
+                change(ChangeKind.PLACEMENT_CHANGED, "placement", old.get("placement", ""), seen["placement"])
+        fields.update(state="live", suspicion=None, seen=seen)
+        return fields, changes
+    # LOST: only a live link can be lost, and only once confirmed.
+    if state == "live":
+        suspicion, confirmed = observe_failure(
+            Suspicion.from_json(doc.get("suspicion")), result.reason, now, policy
+        )
+        if confirmed:
+            change(ChangeKind.LOST, result.reason)
+            fields.update(state="lost", suspicion=None, lost_at=at)
+        else:
+            fields["suspicion"] = suspicion.to_json()
+    return fields, changes

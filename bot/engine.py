@@ -31,6 +31,7 @@ from bot.models import (
     ResolvedLink,
     Verdict,
 )
+from bot.monitor import Monitor
 from bot.net.client import HttpClient
 from bot.net.policy import AddressPolicy
 from bot.pipeline import (
@@ -95,6 +96,10 @@ class Engine:
         self.agreements = AgreementService(
             store, self._verifier, self.backlinks, self.policy, clock=now, loss=settings.monitor.loss
         )
+        self.monitor = Monitor(
+            store, self._verifier, self.backlinks, self.agreements, clock=now, loss=settings.monitor.loss
+        )
+        self.now = now
 
     @classmethod
     def create(
@@ -208,7 +213,9 @@ class Engine:
             notify(Progress("checking backlinks", done, len(backlinks)))
 
         results = await self._verifier.verify(backlinks, aliases=aliases, on_done=on_done)
-        await self.backlinks.record(list(zip(backlinks, results, strict=True)))
+        await self.backlinks.record(
+            list(zip(backlinks, results, strict=True)), now=self.now(), loss=self.settings.monitor.loss
+        )
         return results
 
     async def _save_run(self, report: Report) -> None:

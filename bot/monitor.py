@@ -1,0 +1,148 @@
+"""Rechecks: verify every tracked backlink and every promised link, log what changed, keep a weekly snapshot.
+
+One recheck verifies everything in a single :meth:`BacklinkVerifier.verify` call, so each source page
+is fetched once however many tracked or promised links it carries, through the process's one HTTP
+client and its per-host limits (polite to partners' servers). Losses are confirmed over several checks
+(:mod:`bot.confirm`); ``unknown`` results never count.
+
+Each recheck also upserts the ISO week's snapshot (``snapshots`` table): live links and live referring
+domains, which the digest's 12-week trend and new/lost referring domains are computed from.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bot.agreement_service import AgreementService, as_backlinks, promised_links
+from bot.backlinks import BACKLINKS_TABLE, BacklinkRegistry
+from bot.changes import Change
+from bot.config import LossPolicy
+from bot.inbound import BacklinkVerifier
+from bot.models import InboundResult
+from bot.storage import Store, Tx
+from bot.urls import url_registrable_domain
+
+logger = logging.getLogger(__name__)
+
+SNAPSHOTS_TABLE = "snapshots"
+
+
+def iso_week(moment: datetime) -> str:
+    """``2026-W47``: the ISO 8601 week a moment falls in (weeks start on Monday)."""
+    year, week, _ = moment.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+@dataclass(frozen=True, slots=True)
+class RecheckSummary:
+    started_at: str
+    backlinks: int
+    promised_links: int
+    verdicts: dict[str, int]
+    changes: tuple[Change, ...] = ()
+    agreements: int = 0
+    snapshot: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "started_at": self.started_at,
+            "backlinks": self.backlinks,
+            "promised_links": self.promised_links,
+            "agreements": self.agreements,
+            "verdicts": self.verdicts,
+            "changes": [change.to_doc() for change in self.changes],
+            "snapshot": self.snapshot,
+        }
+
+
+class Monitor:
+    def __init__(
+        self,
+        store: Store,
+        verifier: BacklinkVerifier,
+        backlinks: BacklinkRegistry,
+        agreements: AgreementService,
+        *,
+        clock: Callable[[], datetime],
+        loss: LossPolicy,
+    ) -> None:
+        self._store = store
+        self._verifier = verifier
+        self._backlinks = backlinks
+        self._agreements = agreements
+        self._clock = clock
+        self._loss = loss
+
+    async def recheck(self, *, agreement_ref: str | None = None, by: str = "scheduler") -> RecheckSummary:
+        """Recheck everything (default), or only one agreement's promised links. Never raises for network
+        trouble: it is in the results as ``unknown``."""
+        started = self._clock()
+        if agreement_ref is not None:
+            agreements = [await self._agreements.get(agreement_ref)]
+            tracked = []
+        else:
+            agreements = await self._agreements.active()
+            tracked = await self._backlinks.tracked()
+        pairs = promised_links(agreements)
+        results = await self._verifier.verify([*tracked, *as_backlinks(pairs)])
+        tracked_results = list(results[: len(tracked)])
+        promised_results = list(results[len(tracked) :])
+        changes: list[Change] = []
+        if tracked:
+            changes += await self._backlinks.record(
+                list(zip(tracked, tracked_results, strict=True)), now=started, loss=self._loss
+            )
+        if pairs:
+            _, found = await self._agreements.record(pairs, promised_results, by=by)
+            changes += found
+        snapshot = await self.snapshot()
+        summary = RecheckSummary(
+            started_at=started.isoformat(timespec="seconds"),
+            backlinks=len(tracked),
+            promised_links=len(pairs),
+            agreements=len(agreements),
+            verdicts=_count(results),
+            changes=tuple(changes),
+            snapshot=snapshot,
+        )
+        logger.info(
+            "recheck: %d backlinks, %d promised links, %d changes",
+            summary.backlinks,
+            summary.promised_links,
+            len(changes),
+        )
+        return summary
+
+    async def snapshot(self) -> dict[str, Any]:
+        """Upsert this ISO week's snapshot: live links and the live referring domains."""
+        now = self._clock()
+
+        def write(tx: Tx) -> dict[str, Any]:
+            live = [doc for doc in tx.find(BACKLINKS_TABLE) if doc.get("state") == "live"]
+            domains = sorted({url_registrable_domain(doc["source_url"]) for doc in live})
+            doc = {
+                "id": iso_week(now),
+                "week": iso_week(now),
+                "at": now.isoformat(timespec="seconds"),
+                "live_links": len(live),
+                "referring_domains": domains,
+            }
+            tx.upsert(SNAPSHOTS_TABLE, doc, key=("id",))
+            return doc
+
+        return await self._store.transact(write)
+
+    async def snapshots(self) -> list[dict[str, Any]]:
+        """Every weekly snapshot, oldest first."""
+        return sorted(await self._store.find(SNAPSHOTS_TABLE), key=lambda doc: doc["week"])
+
+
+def _count(results: Sequence[InboundResult]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for result in results:
+        counts[result.verdict.value] = counts.get(result.verdict.value, 0) + 1
+    return counts
