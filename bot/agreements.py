@@ -130,6 +130,8 @@ class PromisedLink:
     unknown_reason: str = ""
     # A healthy link seen failing, not yet confirmed lost (see bot.confirm); health stays HEALTHY.
     suspicion: Suspicion | None = None
+    # Distinct external links on the source page at the latest check (a links page carries dozens).
+    seen_external_links: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,6 +273,7 @@ def apply_result(
     seen_anchor = result.anchor
     seen_rel = tuple(sorted(result.rel))
     seen_placement = result.placement.value if result.placement else None
+    external = result.external_links if result.external_links is not None else link.seen_external_links
     if health is LinkHealth.UNKNOWN:
         if link.health is LinkHealth.NOT_CHECKED:
             return replace(link, health=health, reason=reason, checked_at=checked_at, unknown_reason=reason)
@@ -286,6 +289,7 @@ def apply_result(
                 seen_anchor=seen_anchor,
                 seen_rel=seen_rel,
                 seen_placement=seen_placement,
+                seen_external_links=external,
             )
     return replace(
         link,
@@ -298,6 +302,7 @@ def apply_result(
         seen_anchor=seen_anchor,
         seen_rel=seen_rel,
         seen_placement=seen_placement,
+        seen_external_links=external,
     )
 
 
@@ -421,6 +426,7 @@ def to_doc(agreement: Agreement) -> dict[str, Any]:
                 "seen_placement": link.seen_placement,
                 "unknown_reason": link.unknown_reason,
                 "suspicion": link.suspicion.to_json() if link.suspicion else None,
+                "seen_external_links": link.seen_external_links,
             }
             for link in agreement.links
         ],
@@ -474,6 +480,7 @@ def from_doc(doc: Mapping[str, Any]) -> Agreement:
                 seen_placement=link.get("seen_placement"),
                 unknown_reason=link.get("unknown_reason", ""),
                 suspicion=Suspicion.from_json(link.get("suspicion")),
+                seen_external_links=link.get("seen_external_links"),
             )
             for link in doc.get("links", ())
         ),

@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, TextIO
 
-from dotenv import load_dotenv
+from dotenv import find_dotenv, load_dotenv
 
 from bot import __version__
 from bot.cli_agreements import add_agreement_parser
@@ -75,22 +75,25 @@ def build_parser() -> argparse.ArgumentParser:
     add_agreement_parser(sub)
 
     serve = sub.add_parser("serve", help="run the Slack bot (Socket Mode with SLACK_APP_TOKEN, else HTTP)")
-    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", DEFAULT_PORT)))
+    serve.add_argument("--port", type=int, default=None, help=f"HTTP port (default: $PORT or {DEFAULT_PORT})")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    load_dotenv(override=False)  # the real environment wins over .env
-    logging.basicConfig(
-        level=os.environ.get("LINKPACT_LOG_LEVEL", "WARNING").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    # .env from the working directory (not from where the package is installed); the real environment wins.
+    load_dotenv(find_dotenv(usecwd=True), override=False)
+    level = os.environ.get("LINKPACT_LOG_LEVEL", "").strip().upper() or "WARNING"
+    if level not in logging.getLevelNamesMapping():
+        print(f"linkpact: LINKPACT_LOG_LEVEL: {level!r} is not a log level (DEBUG, INFO, WARNING, ERROR)",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_USAGE
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     try:
         if args.command == "serve":
             from handlers.app import run_server  # Slack stays out of the core and of other commands
 
-            return run_server(port=args.port)
+            return run_server(port=args.port if args.port is not None else _env_port())
         return asyncio.run(_dispatch(args))
     except (InputError, ConfigError, StorageError) as exc:
         print(f"linkpact: {exc}", file=sys.stderr)
@@ -104,6 +107,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.debug("internal error", exc_info=True)
         print(f"linkpact: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_INTERNAL
+
+
+def _env_port() -> int:
+    raw = os.environ.get("PORT", "").strip()
+    if not raw:
+        return DEFAULT_PORT
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise ConfigError(f"PORT: {raw!r} is not a TCP port number")
+    return int(raw)
 
 
 async def _dispatch(args: argparse.Namespace) -> int:

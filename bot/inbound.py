@@ -116,6 +116,7 @@ class BacklinkVerifier:
                 placement=match.link.placement if match else None,
                 via_redirect=match.via_redirect if match else False,
                 status=result.status,
+                external_links=count_external_links(page, result.final_url) if page else None,
             )
 
         if result.error is not None or result.status is None:
@@ -191,3 +192,14 @@ def best_occurrence(links: list[ExtractedLink]) -> ExtractedLink:
             link.position,
         ),
     )
+
+
+def count_external_links(page: ExtractedPage, page_url: str) -> int:
+    """Distinct external http(s) link targets on a page (another registrable domain than the page)."""
+    targets = set()
+    for link in page.links:
+        if link.url is None or scheme_of(link.url) not in FETCHABLE_SCHEMES:
+            continue
+        if not same_site(link.url, page_url):
+            targets.add(strip_fragment(link.url))
+    return len(targets)

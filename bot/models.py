@@ -207,6 +207,8 @@ class InboundResult:
     placement: Placement | None = None
     via_redirect: bool = False  # the link points to a URL that redirects to the target
     status: int | None = None
+    # External links on the source page (another registrable domain): a "links page" carries dozens.
+    external_links: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

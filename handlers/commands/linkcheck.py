@@ -1,0 +1,135 @@
+"""``/linkcheck``: parse, ack at once, hand the work to a background task, answer from there.
+
+Slack wants the ack within 3 seconds ("Implementing slash commands", docs.slack.dev). Only pure work
+(parsing, the per-workspace slot) happens before the ack; anything that touches the network or the store
+runs in a task held by :class:`handlers.services.BackgroundTasks`. Usage, bad input and "busy" answers
+ride on the ack itself as ephemeral messages; later answers go through ``respond`` (the response_url).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.errors import InputError
+from handlers.commands.check_job import CheckJob, Respond, describe_failure, respond_ephemeral, run_check_job
+from handlers.commands.parsing import (
+    HELP_HINT,
+    CheckPage,
+    LinkcheckRequest,
+    ListTracked,
+    ShowHelp,
+    TrackBacklink,
+    UntrackBacklink,
+    parse_linkcheck_text,
+)
+from handlers.services import Services, services_from
+from handlers.views.message_blocks import (
+    build_error_blocks,
+    build_help_blocks,
+    build_track_blocks,
+    build_tracked_blocks,
+    build_untrack_blocks,
+    help_text,
+)
+
+COMMAND = "/linkcheck"
+EPHEMERAL = "ephemeral"
+
+
+async def handle_linkcheck_command(
+    ack: AsyncAck,
+    command: dict[str, Any],
+    respond: Respond,
+    client: AsyncWebClient,
+    context: Any,
+    logger: logging.Logger,
+) -> None:
+    """Handle one ``/linkcheck`` invocation (payload fields: Slack's slash-command request)."""
+    services = services_from(context)
+    try:
+        request = parse_linkcheck_text(command.get("text") or "")
+    except InputError as exc:
+        await ack(text=str(exc), blocks=build_error_blocks(str(exc), hint=HELP_HINT), response_type=EPHEMERAL)
+        return
+    if isinstance(request, ShowHelp):
+        await ack(text=help_text(), blocks=build_help_blocks(), response_type=EPHEMERAL)
+        return
+
+    workspace = workspace_of(command)
+    user_id = command.get("user_id") or ""
+    if isinstance(request, CheckPage):
+        if not services.slots.try_acquire(workspace):
+            busy = (
+                f"Linkpact is busy: it is already running {services.slots.limit} checks for this "
+                "workspace, the most it runs at once. Try again in a minute."
+            )
+            await ack(text=busy, blocks=build_error_blocks(busy), response_type=EPHEMERAL)
+            return
+        job = CheckJob(
+            url=request.url, channel_id=command.get("channel_id") or "", user_id=user_id, workspace=workspace
+        )
+        try:  # the slot is held from here; the job gives it back when it ends
+            await ack()
+            services.tasks.spawn(
+                run_check_job(job, services=services, client=client, respond=respond),
+                name=f"linkcheck in {workspace}",
+            )
+        except BaseException:
+            services.slots.release(workspace)
+            raise
+        return
+
+    await ack()
+    services.tasks.spawn(
+        run_backlink_request(request, services=services, respond=respond, user_id=user_id, logger=logger),
+        name=f"linkcheck backlinks in {workspace}",
+    )
+
+
+def workspace_of(command: dict[str, Any]) -> str:
+    """The key the per-workspace cap counts by: the team ID (an Enterprise Grid org counts as a whole)."""
+    if command.get("is_enterprise_install") in (True, "true") and command.get("enterprise_id"):
+        return str(command["enterprise_id"])
+    return str(command.get("team_id") or "unknown-workspace")
+
+
+async def run_backlink_request(
+    request: LinkcheckRequest,
+    *,
+    services: Services,
+    respond: Respond,
+    user_id: str,
+    logger: logging.Logger,
+) -> None:
+    """``track``, ``untrack`` and ``tracked``: call the engine, answer ephemerally; never raises."""
+    engine = services.engine
+    try:
+        if isinstance(request, TrackBacklink):
+            created = await engine.track(request.source_url, request.target_url, added_by=user_id or None)
+            blocks = build_track_blocks(request.source_url, request.target_url, newly_tracked=created)
+            verb = "Now tracking" if created else "Already tracking"
+            text = f"{verb} {request.source_url} -> {request.target_url}"
+        elif isinstance(request, UntrackBacklink):
+            removed = await engine.untrack(request.source_url, request.target_url)
+            blocks = build_untrack_blocks(request.source_url, request.target_url, removed=removed)
+            verb = "Stopped tracking" if removed else "Was not tracking"
+            text = f"{verb} {request.source_url} -> {request.target_url}"
+        elif isinstance(request, ListTracked):
+            backlinks = await engine.tracked(request.target_url)
+            blocks = build_tracked_blocks(backlinks, target_url=request.target_url)
+            text = f"{len(backlinks)} tracked backlinks"
+        else:  # pragma: no cover - the handler routes only these three here
+            raise TypeError(f"not a backlink request: {request!r}")
+    except InputError as exc:
+        await respond_ephemeral(respond, text=str(exc), blocks=build_error_blocks(str(exc), hint=HELP_HINT))
+        return
+    except Exception as exc:
+        logger.exception("%s %s failed", COMMAND, type(request).__name__)
+        message = f"The command failed: {describe_failure(exc)}"
+        await respond_ephemeral(respond, text=message, blocks=build_error_blocks(message))
+        return
+    await respond_ephemeral(respond, text=text, blocks=blocks)

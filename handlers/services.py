@@ -1,0 +1,138 @@
+"""What the Slack handlers share: the engine, the per-workspace check slots and the background tasks.
+
+The composition root (:mod:`handlers.app`) builds one :class:`Services` and a Bolt middleware puts it in
+every request's ``context`` under :data:`SERVICES_KEY`; handlers read it with :func:`services_from`.
+That keeps each folder's ``register(app)`` free of wiring.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from bot.config import SlackSettings
+from bot.models import Report
+
+if TYPE_CHECKING:
+    from bot.engine import Progress, TrackedBacklink
+
+logger = logging.getLogger(__name__)
+
+SERVICES_KEY = "linkpact_services"
+# Slack asks for no more than about one message update per second per channel ("Rate limits" page,
+# chat.update is Tier 3); one progress update every 2 s leaves room for other checks in the channel.
+PROGRESS_INTERVAL_S = 2.0
+# How long shutdown waits for a cancelled check to write its "stopped" note before giving up.
+SHUTDOWN_GRACE_S = 5.0
+
+
+class LinkEngine(Protocol):
+    """The part of :class:`bot.engine.Engine` the Slack surface uses (the real Engine fits it)."""
+
+    async def check(self, url: str, *, on_progress: Callable[[Progress], None] | None = None) -> Report: ...
+    async def track(self, source_url: str, target_url: str, *, added_by: str | None = None) -> bool: ...
+    async def untrack(self, source_url: str, target_url: str) -> bool: ...
+    async def tracked(self, target_url: str | None = None) -> list[TrackedBacklink]: ...
+    async def aclose(self) -> None: ...
+
+
+@dataclass
+class CheckSlots:
+    """A per-workspace cap on concurrent ``/linkcheck`` runs (one event loop, so no lock is needed)."""
+
+    limit: int
+    _running: dict[str, int] = field(default_factory=dict)
+
+    def try_acquire(self, workspace: str) -> bool:
+        """Take a slot for ``workspace``; False when it already runs ``limit`` checks."""
+        if self._running.get(workspace, 0) >= self.limit:
+            return False
+        self._running[workspace] = self._running.get(workspace, 0) + 1
+        return True
+
+    def release(self, workspace: str) -> None:
+        left = self._running.get(workspace, 0) - 1
+        if left > 0:
+            self._running[workspace] = left
+        else:
+            self._running.pop(workspace, None)
+
+    def running(self, workspace: str) -> int:
+        return self._running.get(workspace, 0)
+
+
+class BackgroundTasks:
+    """Keeps a strong reference to every task started after an ack, and cancels them at shutdown.
+
+    asyncio only keeps weak references to tasks ("Creating tasks" in the asyncio docs), so a task that
+    nobody holds can vanish mid-run.
+    """
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def spawn(self, coro: Coroutine[Any, Any, None], *, name: str) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+        return task
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # Jobs handle their own errors; this only catches a bug in that handling.
+            logger.error("background task %s failed", task.get_name(), exc_info=task.exception())
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    async def join(self) -> None:
+        """Wait until every task running now has finished."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def aclose(self, *, grace_s: float = SHUTDOWN_GRACE_S) -> None:
+        """Cancel every task and wait up to ``grace_s`` seconds for them to wind down."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=grace_s)
+
+
+@dataclass
+class Services:
+    """Everything a handler needs besides what Bolt passes in."""
+
+    engine: LinkEngine
+    slack: SlackSettings
+    slots: CheckSlots
+    tasks: BackgroundTasks = field(default_factory=BackgroundTasks)
+    clock: Callable[[], float] = time.monotonic
+    progress_interval_s: float = PROGRESS_INTERVAL_S
+
+    @classmethod
+    def create(cls, engine: LinkEngine, slack: SlackSettings, **overrides: Any) -> Services:
+        return cls(engine=engine, slack=slack, slots=CheckSlots(slack.max_checks_per_workspace), **overrides)
+
+
+def services_from(context: Any) -> Services:
+    """The :class:`Services` the composition root attached to this request's Bolt context."""
+    services = context.get(SERVICES_KEY)
+    if not isinstance(services, Services):
+        raise RuntimeError("Linkpact services are missing from the Bolt context (use handlers.app.build_app)")
+    return services
+
+
+def services_middleware(services: Services) -> Callable[..., Awaitable[None]]:
+    """A Bolt global middleware that attaches ``services`` to every request's context."""
+
+    async def attach_services(context: Any, next: Callable[[], Awaitable[None]]) -> None:
+        context[SERVICES_KEY] = services
+        await next()
+
+    return attach_services

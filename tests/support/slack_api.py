@@ -1,0 +1,401 @@
+"""A local stand-in for Slack's Web API (and its Socket Mode WebSocket): a real aiohttp server on
+127.0.0.1 in its own thread.
+
+Point ``SLACK_API_URL`` at :attr:`SlackApiStandIn.api_url`. It answers the methods Linkpact calls the
+way Slack does (``{"ok": true, ...}``), records every call (method, merged query/form/JSON params, the
+bytes of file uploads, headers), receives ``respond()`` posts at ``/response_url/<name>``, and can be
+told to fail a method with a Slack error or with HTTP 429 and ``Retry-After``. Tests wait for calls
+with :meth:`SlackApiStandIn.wait_for` (a condition variable, no sleeping).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import itertools
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from aiohttp import WSMsgType, web
+
+RESPONSE_URL_METHOD = "response_url"
+UPLOAD_METHOD = "upload"
+SOCKET_ACK_METHOD = "socket_ack"  # what the app sent back over the Socket Mode WebSocket
+BOT_USER_ID = "U0LINKPACT"
+TEAM_ID = "T0TEST"
+
+
+@dataclass
+class ApiCall:
+    """One request the stand-in received. ``method`` is the Web API method, ``"upload"`` or
+    ``"response_url"``; ``params`` merges the query string, form fields and a JSON body."""
+
+    method: str
+    params: dict[str, Any]
+    headers: dict[str, str]
+    path: str
+    body: bytes = b""
+    answer: dict[str, Any] = field(default_factory=dict)  # what the stand-in replied (Web API calls)
+
+    def blocks_text(self) -> str:
+        """Every text in the call's blocks (and its ``text``), joined: handy for content assertions."""
+        blocks = self.params.get("blocks")
+        if isinstance(blocks, str):
+            blocks = json.loads(blocks)
+        parts = [str(self.params.get("text", ""))]
+        _collect_text(blocks, parts)
+        return "\n".join(parts)
+
+    @property
+    def blocks(self) -> list[dict[str, Any]]:
+        blocks = self.params.get("blocks") or []
+        return json.loads(blocks) if isinstance(blocks, str) else list(blocks)
+
+
+def _collect_text(node: Any, out: list[str]) -> None:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "text" and isinstance(value, str):
+                out.append(value)
+            else:
+                _collect_text(value, out)
+    elif isinstance(node, list):
+        for item in node:
+            _collect_text(item, out)
+
+
+@dataclass
+class _Failure:
+    error: str | None  # a Slack error code (HTTP 200, ok=false) or None for HTTP 429
+    times: int
+    retry_after_s: int = 0
+    channel: str | None = None  # only calls about this channel, so parallel scenarios do not mix
+
+
+@dataclass
+class SlackApiStandIn:
+    host: str = "127.0.0.1"
+    port: int = 0
+    calls: list[ApiCall] = field(default_factory=list)
+    _failures: dict[str, list[_Failure]] = field(default_factory=dict)
+    _cond: threading.Condition = field(default_factory=threading.Condition)
+    _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _files: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _envelopes: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _socket: web.WebSocketResponse | None = None
+    _loop: asyncio.AbstractEventLoop | None = None
+    _thread: threading.Thread | None = None
+
+    # -- addresses ----------------------------------------------------------------------------------
+    @property
+    def origin(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        """The value for ``SLACK_API_URL``."""
+        return f"{self.origin}/api/"
+
+    def response_url(self, name: str) -> str:
+        """A response_url for one slash command; its posts are recorded as method ``response_url``."""
+        return f"{self.origin}/response_url/{name}"
+
+    # -- behaviour ----------------------------------------------------------------------------------
+    def fail(self, method: str, error: str, *, times: int = 1, channel: str | None = None) -> None:
+        """Answer the next ``times`` calls of ``method`` (about ``channel``, if given) with
+        ``{"ok": false, "error": error}``."""
+        with self._cond:
+            self._failures.setdefault(method, []).append(_Failure(error, times, channel=channel))
+
+    def rate_limit(
+        self, method: str, *, retry_after_s: int = 0, times: int = 1, channel: str | None = None
+    ) -> None:
+        """Answer the next ``times`` calls of ``method`` (about ``channel``) with HTTP 429 and
+        ``Retry-After: retry_after_s``."""
+        with self._cond:
+            self._failures.setdefault(method, []).append(_Failure(None, times, retry_after_s, channel))
+
+    def clear_failures(self) -> None:
+        """Forget every failure still queued by :meth:`fail` and :meth:`rate_limit`."""
+        with self._cond:
+            self._failures.clear()
+
+    # -- inspection ---------------------------------------------------------------------------------
+    def calls_to(self, method: str) -> list[ApiCall]:
+        with self._cond:
+            return [c for c in self.calls if c.method == method]
+
+    def responses(self, name: str) -> list[ApiCall]:
+        """Posts received on ``response_url(name)``."""
+        with self._cond:
+            return [c for c in self.calls if c.method == RESPONSE_URL_METHOD and c.path.endswith("/" + name)]
+
+    def wait_for(self, predicate: Callable[[ApiCall], bool], *, timeout_s: float = 20.0) -> ApiCall:
+        """The first recorded call matching ``predicate``, waiting up to ``timeout_s`` for it."""
+        with self._cond:
+            found = self._cond.wait_for(
+                lambda: next((c for c in self.calls if predicate(c)), None), timeout_s
+            )
+        if found is None:
+            methods = [c.method for c in self.calls]
+            raise AssertionError(f"no matching Slack call within {timeout_s} s; calls so far: {methods}")
+        return found
+
+    def wait_for_call(
+        self, method: str, where: Callable[[ApiCall], bool] | None = None, *, timeout_s: float = 20.0
+    ) -> ApiCall:
+        return self.wait_for(
+            lambda c: c.method == method and (where is None or where(c)), timeout_s=timeout_s
+        )
+
+    def wait_for_response(
+        self, name: str, where: Callable[[ApiCall], bool] | None = None, *, timeout_s: float = 20.0
+    ) -> ApiCall:
+        suffix = "/" + name
+        return self.wait_for(
+            lambda c: (
+                c.method == RESPONSE_URL_METHOD and c.path.endswith(suffix) and (where is None or where(c))
+            ),
+            timeout_s=timeout_s,
+        )
+
+    # -- Socket Mode --------------------------------------------------------------------------------
+    def send_envelope(self, envelope_type: str, payload: dict[str, Any], *, timeout_s: float = 20.0) -> str:
+        """Send a Socket Mode envelope (e.g. ``slash_commands``) to the connected app; its envelope_id.
+
+        Waits up to ``timeout_s`` for the app to connect (``apps.connections.open`` + WebSocket).
+        """
+        with self._cond:
+            socket = self._cond.wait_for(lambda: self._socket, timeout_s)
+        if socket is None or self._loop is None:
+            raise AssertionError(f"no Socket Mode connection within {timeout_s} s")
+        envelope_id = f"envelope-{next(self._envelopes)}"
+        envelope = {
+            "envelope_id": envelope_id,
+            "type": envelope_type,
+            "payload": payload,
+            "accepts_response_payload": envelope_type == "slash_commands",
+        }
+        asyncio.run_coroutine_threadsafe(socket.send_json(envelope), self._loop).result(timeout_s)
+        return envelope_id
+
+    def wait_for_socket_ack(self, envelope_id: str, *, timeout_s: float = 20.0) -> ApiCall:
+        """The app's acknowledgement of ``envelope_id`` (``params`` is the JSON it sent)."""
+        return self.wait_for_call(
+            SOCKET_ACK_METHOD, lambda c: c.params.get("envelope_id") == envelope_id, timeout_s=timeout_s
+        )
+
+    async def _socket_mode(self, request: web.Request) -> web.StreamResponse:
+        socket = web.WebSocketResponse()
+        await socket.prepare(request)
+        await socket.send_json(
+            {"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A0LINKPACT"}}
+        )
+        with self._cond:
+            self._socket = socket
+            self._cond.notify_all()
+        async for message in socket:
+            if message.type == WSMsgType.TEXT:
+                data = json.loads(message.data)
+                self._record(ApiCall(SOCKET_ACK_METHOD, data, {}, request.path, message.data.encode()))
+        with self._cond:
+            if self._socket is socket:
+                self._socket = None
+        return socket
+
+    # -- server -------------------------------------------------------------------------------------
+    def _record(self, call: ApiCall) -> None:
+        with self._cond:
+            self.calls.append(call)
+            self._cond.notify_all()
+
+    def _take_failure(self, method: str, params: dict[str, Any]) -> _Failure | None:
+        channel = params.get("channel") or params.get("channel_id")
+        with self._cond:
+            queue = self._failures.get(method, [])
+            for failure in queue:
+                if failure.channel is None or failure.channel == channel:
+                    failure.times -= 1
+                    if failure.times <= 0:
+                        queue.remove(failure)
+                    return failure
+            return None
+
+    async def _params(self, request: web.Request) -> tuple[dict[str, Any], bytes]:
+        body = await request.read()
+        params: dict[str, Any] = dict(request.query)
+        if request.content_type == "application/json" and body:
+            params.update(json.loads(body))
+        elif request.content_type == "application/x-www-form-urlencoded" and body:
+            params.update(parse_qsl(body.decode(), keep_blank_values=True))
+        return params, body
+
+    async def _api(self, request: web.Request) -> web.StreamResponse:
+        method = request.match_info["method"]
+        params, body = await self._params(request)
+        failure = self._take_failure(method, params)
+        status, headers = 200, {}
+        if failure is not None and failure.error is None:
+            answer: dict[str, Any] = {"ok": False, "error": "ratelimited"}
+            status, headers = 429, {"Retry-After": str(failure.retry_after_s)}
+        elif failure is not None:
+            answer = {"ok": False, "error": failure.error}
+        else:
+            answer = self._answer(method, params)
+        self._record(ApiCall(method, params, dict(request.headers), request.path, body, answer))
+        return web.json_response(answer, status=status, headers=headers)
+
+    def _answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        channel = params.get("channel") or params.get("channel_id") or "C0TEST"
+        if method == "auth.test":
+            return {
+                "ok": True, "url": "https://stand-in.slack.test/", "team": "Test", "user": "linkpact",
+                "team_id": TEAM_ID, "user_id": BOT_USER_ID, "bot_id": "B0LINKPACT",
+                "is_enterprise_install": False,
+            }  # fmt: skip
+        if method == "chat.postMessage":
+            ts = f"1700000000.{next(self._ts):06d}"
+            return {
+                "ok": True,
+                "channel": channel,
+                "ts": ts,
+                "message": {"text": params.get("text"), "ts": ts},
+            }
+        if method == "chat.update":
+            return {"ok": True, "channel": channel, "ts": params.get("ts"), "text": params.get("text")}
+        if method == "chat.delete":
+            return {"ok": True, "channel": channel, "ts": params.get("ts")}
+        if method == "chat.postEphemeral":
+            return {"ok": True, "message_ts": f"1700000000.{next(self._ts):06d}"}
+        if method == "files.getUploadURLExternal":
+            file_id = f"F{next(self._files):07d}"
+            return {"ok": True, "upload_url": f"{self.origin}/upload/{file_id}", "file_id": file_id}
+        if method == "files.completeUploadExternal":
+            files = json.loads(params.get("files") or "[]")
+            return {"ok": True, "files": [{"id": f.get("id"), "title": f.get("title")} for f in files]}
+        if method == "apps.connections.open":
+            return {"ok": True, "url": f"ws://{self.host}:{self.port}/socket-mode"}
+        if method == "views.publish":
+            view = params.get("view")
+            return {"ok": True, "view": json.loads(view) if isinstance(view, str) else view}
+        return {"ok": False, "error": "unknown_method"}
+
+    async def _upload(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        file_id = request.match_info["file_id"]
+        self._record(ApiCall(UPLOAD_METHOD, {"file_id": file_id}, dict(request.headers), request.path, body))
+        return web.Response(text=f"OK - {len(body)}")
+
+    async def _response_url(self, request: web.Request) -> web.StreamResponse:
+        params, body = await self._params(request)
+        self._record(ApiCall(RESPONSE_URL_METHOD, params, dict(request.headers), request.path, body))
+        return web.Response(text="ok")
+
+    def start(self) -> SlackApiStandIn:
+        ready = threading.Event()
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            asyncio.set_event_loop(loop)
+            app = web.Application()
+            app.router.add_post("/api/{method}", self._api)
+            app.router.add_get("/api/{method}", self._api)
+            app.router.add_post("/upload/{file_id}", self._upload)
+            app.router.add_post("/response_url/{name}", self._response_url)
+            app.router.add_get("/socket-mode", self._socket_mode)
+            runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=1)
+            loop.run_until_complete(runner.setup())
+            site = web.TCPSite(runner, self.host, self.port)
+            loop.run_until_complete(site.start())
+            self.port = int(runner.addresses[0][1])
+            ready.set()
+            loop.run_forever()
+            loop.run_until_complete(runner.cleanup())
+            loop.close()
+
+        self._thread = threading.Thread(target=run, name="SlackApiStandIn", daemon=True)
+        self._thread.start()
+        if not ready.wait(10):
+            raise RuntimeError("the Slack stand-in did not start")
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def __enter__(self) -> SlackApiStandIn:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+# -- Slack's side of requests to the app ---------------------------------------------------------------
+
+
+def sign(secret: str, body: bytes, timestamp: int) -> dict[str, str]:
+    """The headers Slack sends: ``v0=`` + HMAC-SHA256 of ``v0:{timestamp}:{body}`` with the signing secret
+    (Slack docs: "Verifying requests from Slack")."""
+    base = b"v0:" + str(timestamp).encode() + b":" + body
+    signature = "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+    return {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": str(timestamp),
+        "X-Slack-Signature": signature,
+    }
+
+
+def slash_command_body(
+    text: str,
+    *,
+    response_url: str,
+    channel_id: str = "C0TEST",
+    team_id: str = TEAM_ID,
+    user_id: str = "U0ALICE",
+    command: str = "/linkcheck",
+) -> bytes:
+    """A form-encoded slash-command payload with the fields Slack sends (HTTP mode)."""
+    fields = slash_command_fields(
+        text,
+        response_url=response_url,
+        channel_id=channel_id,
+        team_id=team_id,
+        user_id=user_id,
+        command=command,
+    )
+    return urlencode(fields).encode()
+
+
+def slash_command_fields(
+    text: str,
+    *,
+    response_url: str,
+    channel_id: str = "C0TEST",
+    team_id: str = TEAM_ID,
+    user_id: str = "U0ALICE",
+    command: str = "/linkcheck",
+) -> dict[str, str]:
+    """The fields of a slash-command payload (the ``payload`` of a Socket Mode envelope)."""
+    return {
+        "token": "legacy-verification-token",
+        "team_id": team_id,
+        "team_domain": "test",
+        "channel_id": channel_id,
+        "channel_name": "link-partnerships",
+        "user_id": user_id,
+        "user_name": "alice",
+        "command": command,
+        "text": text,
+        "api_app_id": "A0LINKPACT",
+        "is_enterprise_install": "false",
+        "response_url": response_url,
+        "trigger_id": "1.2.3",
+    }
