@@ -42,6 +42,18 @@ DEFAULT_RECHECK_INTERVAL_H = 24.0
 # that is briefly broken (a deploy, a CDN blip) is never reported as a lost link.
 DEFAULT_LOSS_CONFIRM_CHECKS = 2
 DEFAULT_LOSS_CONFIRM_AFTER_H = 20.0
+# Prune proposals (seed 001, steps 7-8). A partner gets this long past the deadline before a one-sided
+# agreement is proposed for pruning: a reminder usually fixes a late link within two weeks.
+DEFAULT_PRUNE_GRACE_DAYS = 14
+# "Keep" hides a proposal for a month; the rule is looked at again after that.
+DEFAULT_PRUNE_SNOOZE_DAYS = 30
+# Seed 001, step 8: "Annually, review your reciprocal links against your qualification criteria".
+DEFAULT_REVIEW_EVERY_DAYS = 365
+# A partner page with this many distinct external links has become a links page (the same threshold as
+# the qualification hint, bot.qualify.LINKS_PAGE_MIN_EXTERNAL_LINKS).
+DEFAULT_LINKS_PAGE_MIN_EXTERNAL = 30
+# A relevance score (1-5, set when the partnership was qualified) at or below this is proposed for pruning.
+DEFAULT_MIN_RELEVANCE_SCORE = 1
 SLACK_DEFAULT_API_URL = "https://slack.com/api/"
 
 
@@ -102,6 +114,15 @@ class MonitorSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class PruneSettings:
+    grace_days: int = DEFAULT_PRUNE_GRACE_DAYS
+    snooze_days: int = DEFAULT_PRUNE_SNOOZE_DAYS
+    review_every_days: int = DEFAULT_REVIEW_EVERY_DAYS
+    links_page_min_external: int = DEFAULT_LINKS_PAGE_MIN_EXTERNAL
+    min_relevance_score: int = DEFAULT_MIN_RELEVANCE_SCORE
+
+
+@dataclass(frozen=True, slots=True)
 class SlackSettings:
     """Slack credentials and endpoints. Tokens are never logged."""
 
@@ -117,6 +138,7 @@ class Settings:
     fetch: FetchSettings = field(default_factory=FetchSettings)
     db_path: Path = Path(DEFAULT_DB_PATH)
     monitor: MonitorSettings = field(default_factory=MonitorSettings)
+    prune: PruneSettings = field(default_factory=PruneSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -148,7 +170,17 @@ class Settings:
                 after_h=_float(env, "LINKPACT_LOSS_CONFIRM_AFTER_H", DEFAULT_LOSS_CONFIRM_AFTER_H),
             ),
         )
+        prune = PruneSettings(
+            grace_days=_int(env, "LINKPACT_PRUNE_GRACE_DAYS", DEFAULT_PRUNE_GRACE_DAYS, minimum=0),
+            snooze_days=_int(env, "LINKPACT_PRUNE_SNOOZE_DAYS", DEFAULT_PRUNE_SNOOZE_DAYS),
+            review_every_days=_int(env, "LINKPACT_REVIEW_EVERY_DAYS", DEFAULT_REVIEW_EVERY_DAYS),
+            links_page_min_external=_int(
+                env, "LINKPACT_LINKS_PAGE_MIN_EXTERNAL", DEFAULT_LINKS_PAGE_MIN_EXTERNAL
+            ),
+            min_relevance_score=_int(env, "LINKPACT_MIN_RELEVANCE_SCORE", DEFAULT_MIN_RELEVANCE_SCORE),
+        )
         return cls(
+            prune=prune,
             fetch=fetch,
             db_path=Path(env.get("LINKPACT_DB", DEFAULT_DB_PATH) or DEFAULT_DB_PATH),
             monitor=monitor,

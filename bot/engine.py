@@ -31,7 +31,7 @@ from bot.models import (
     ResolvedLink,
     Verdict,
 )
-from bot.monitor import Monitor
+from bot.monitor import Monitor, RecheckSummary
 from bot.net.client import HttpClient
 from bot.net.policy import AddressPolicy
 from bot.pipeline import (
@@ -43,6 +43,7 @@ from bot.pipeline import (
     outbound_results,
     page_report,
 )
+from bot.prune import PruneBook, PruneProposal
 from bot.robots import RobotsCache
 from bot.storage import Store, open_store
 from bot.urls import link_key
@@ -99,6 +100,7 @@ class Engine:
         self.monitor = Monitor(
             store, self._verifier, self.backlinks, self.agreements, clock=now, loss=settings.monitor.loss
         )
+        self.prune = PruneBook(store, self.agreements, settings.prune, clock=now)
         self.now = now
 
     @classmethod
@@ -249,6 +251,16 @@ class Engine:
         except Exception:
             # The report is still correct and delivered; losing its history entry must not fail it.
             logger.exception("could not save the run summary for %s", report.page.url)
+
+    # -- monitoring ---------------------------------------------------------------------------------
+    async def recheck(
+        self, *, agreement_ref: str | None = None, by: str = "scheduler"
+    ) -> tuple[RecheckSummary, list[PruneProposal]]:
+        """Recheck tracked backlinks and promised links (all, or one agreement's), then apply the prune
+        rules. Returns the recheck summary and the open prune proposals."""
+        summary = await self.monitor.recheck(agreement_ref=agreement_ref, by=by)
+        proposals = await self.prune.propose()
+        return summary, proposals
 
     # -- tracked backlinks --------------------------------------------------------------------------
     async def track(self, source_url: str, target_url: str, *, added_by: str | None = None) -> bool:

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.agreement_service import AgreementService, as_backlinks, promised_links
+from bot.agreements import AgreementState, Direction, LinkHealth
 from bot.backlinks import BACKLINKS_TABLE, BacklinkRegistry
 from bot.changes import Change
 from bot.config import LossPolicy
@@ -88,6 +89,14 @@ class Monitor:
             agreements = await self._agreements.active()
             tracked = await self._backlinks.tracked()
         pairs = promised_links(agreements)
+        if agreement_ref is None:
+            # After a prune, our own link to the partner should go: keep checking it until it has.
+            pairs += [
+                (agreement, link)
+                for agreement in await self._agreements.all(AgreementState.PRUNED)
+                for link in agreement.links
+                if link.direction is Direction.OURS and link.health is not LinkHealth.FAILING
+            ]
         results = await self._verifier.verify([*tracked, *as_backlinks(pairs)])
         tracked_results = list(results[: len(tracked)])
         promised_results = list(results[len(tracked) :])
