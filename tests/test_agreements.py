@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import ipaddress
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
+from datetime import date
 
 import pytest
 
@@ -18,63 +14,10 @@ from bot.agreements import (
     LinkHealth,
     LinkInput,
 )
-from bot.config import FetchSettings, Limits, Settings, Timeout
 from bot.engine import Engine
 from bot.errors import InputError
+from tests.support.clock import START, Clock
 from tests.support.site import LocalSite
-
-START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)  # a Monday
-
-
-@dataclass
-class Clock:
-    now: datetime = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, days: float = 0, *, hours: float = 0) -> None:
-        self.now += timedelta(days=days, hours=hours)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def ours() -> Iterator[LocalSite]:
-    with LocalSite(host="127.0.0.1") as s:
-        yield s
-
-
-@pytest.fixture
-def partner() -> Iterator[LocalSite]:
-    with LocalSite(host="127.0.0.2") as s:
-        yield s
-
-
-@pytest.fixture
-def third() -> Iterator[LocalSite]:
-    with LocalSite(host="127.0.0.3") as s:
-        yield s
-
-
-@pytest.fixture
-async def engine(tmp_path: Path, clock: Clock) -> AsyncIterator[Engine]:
-    settings = Settings(
-        fetch=FetchSettings(
-            timeout=Timeout(connect_s=2, read_s=2, total_s=3),
-            limits=Limits(retries=0),
-            allow_networks=(ipaddress.ip_network("127.0.0.0/8"),),
-        ),
-        db_path=tmp_path / "linkpact.json",
-    )
-    eng = Engine.create(settings, now=clock)
-    try:
-        yield eng
-    finally:
-        await eng.aclose()
 
 
 async def check_until_confirmed(engine: Engine, clock: Clock, ref: str | None = None) -> Agreement:

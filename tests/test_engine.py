@@ -4,7 +4,7 @@ real local HTTP servers on loopback addresses."""
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -17,13 +17,6 @@ from bot.net.resolver import StaticResolver
 from tests.support.site import LocalSite
 
 LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
-
-
-@pytest.fixture
-def partner() -> Iterator[LocalSite]:
-    """A second site on another loopback address, so links to it are external."""
-    with LocalSite(host="127.0.0.2") as s:
-        yield s
 
 
 def make_settings(tmp_path: Path, **limits: int) -> Settings:

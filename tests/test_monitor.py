@@ -2,45 +2,10 @@
 
 from __future__ import annotations
 
-import ipaddress
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
-
-import pytest
-
 from bot.changes import CHANGES_TABLE, Change, ChangeKind
-from bot.config import FetchSettings, Limits, Settings, Timeout
 from bot.engine import Engine
+from tests.support.clock import Clock
 from tests.support.site import LocalSite
-from tests.test_agreements import Clock
-
-
-@pytest.fixture
-def partner() -> Iterator[LocalSite]:
-    with LocalSite(host="127.0.0.2") as s:
-        yield s
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-async def engine(tmp_path: Path, clock: Clock) -> AsyncIterator[Engine]:
-    settings = Settings(
-        fetch=FetchSettings(
-            timeout=Timeout(connect_s=2, read_s=2, total_s=3),
-            limits=Limits(retries=0),
-            allow_networks=(ipaddress.ip_network("127.0.0.0/8"),),
-        ),
-        db_path=tmp_path / "linkpact.json",
-    )
-    eng = Engine.create(settings, now=clock)
-    try:
-        yield eng
-    finally:
-        await eng.aclose()
 
 
 def linking_page(target: str, *, rel: str = "", head: str = "") -> str:

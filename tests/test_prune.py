@@ -7,17 +7,9 @@ import asyncio
 from bot.agreements import AgreementState, LinkHealth
 from bot.engine import Engine
 from bot.prune import Outcome, ProposalStatus
+from tests.support.clock import Clock
 from tests.support.site import LocalSite
-from tests.test_agreements import (  # noqa: F401  (fixtures)
-    Clock,
-    clock,
-    engine,
-    exchange,
-    main_link,
-    ours,
-    page,
-    partner,
-)
+from tests.test_agreements import exchange, main_link, page
 
 
 async def one_sided_agreement(engine: Engine, ours: LocalSite, partner: LocalSite, clock: Clock) -> str:
