@@ -74,6 +74,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_agreement_parser(sub)
 
+    recheck = sub.add_parser("recheck", help="recheck tracked backlinks and promised links now")
+    scope = recheck.add_mutually_exclusive_group()
+    scope.add_argument("--all", action="store_true", help="everything (the default)")
+    scope.add_argument("--agreement", metavar="ID", help="only this agreement's promised links")
+    recheck.add_argument("--json", action="store_true")
+
+    digest = sub.add_parser("digest", help="build the weekly digest now; post it unless --dry-run")
+    digest.add_argument("--dry-run", action="store_true", help="print it, post nothing")
+    digest.add_argument("--json", action="store_true")
+
     serve = sub.add_parser("serve", help="run the Slack bot (Socket Mode with SLACK_APP_TOKEN, else HTTP)")
     serve.add_argument("--port", type=int, default=None, help=f"HTTP port (default: $PORT or {DEFAULT_PORT})")
     return parser
@@ -186,6 +196,49 @@ async def _tracked(engine: Engine, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def _recheck(engine: Engine, args: argparse.Namespace) -> int:
+    summary, proposals = await engine.recheck(agreement_ref=args.agreement, by="cli")
+    if args.json:
+        data = summary.to_json()
+        data["prune_proposals"] = [
+            {"id": p.id, "agreement_id": p.agreement_id, "reasons": [r.code for r in p.reasons]}
+            for p in proposals
+        ]
+        json.dump(data, sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+        return EXIT_OK
+    verdicts = ", ".join(f"{n} {v}" for v, n in sorted(summary.verdicts.items())) or "nothing to check"
+    counted = f"{summary.backlinks} tracked backlinks and {summary.promised_links} promised links"
+    print(f"rechecked {counted}: {verdicts}")
+    for change in summary.changes:
+        where = f" ({change.partner})" if change.partner else ""
+        what = (
+            f"{change.source_url} -> {change.target_url}"
+            if change.source_url
+            else f"agreement #{change.agreement_id}"
+        )
+        print(f"  {change.kind.value}: {what} {change.reason}{where}".rstrip())
+    if proposals:
+        print(f"{len(proposals)} agreements proposed for pruning (see: linkpact digest --dry-run)")
+    return EXIT_OK
+
+
+async def _digest(engine: Engine, args: argparse.Namespace) -> int:
+    from bot.digest import build_digest, digest_to_json, render_digest_text
+
+    digest = await build_digest(engine.store, engine.agreements, engine.prune, until=engine.now())
+    if args.json:
+        json.dump(digest_to_json(digest), sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(render_digest_text(digest))
+    if args.dry_run:
+        return EXIT_OK
+    from handlers.digest import post_digest_from_cli  # Slack stays out of the core
+
+    return await post_digest_from_cli(engine, digest)
+
+
 async def _agreement(engine: Engine, args: argparse.Namespace) -> int:
     from bot.cli_agreements import run_agreement_command
 
@@ -198,6 +251,8 @@ COMMANDS: dict[str, Callable[[Engine, argparse.Namespace], Awaitable[int]]] = {
     "untrack": _untrack,
     "tracked": _tracked,
     "agreement": _agreement,
+    "recheck": _recheck,
+    "digest": _digest,
 }
 
 

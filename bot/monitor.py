@@ -6,7 +6,7 @@ client and its per-host limits (polite to partners' servers). Losses are confirm
 (:mod:`bot.confirm`); ``unknown`` results never count.
 
 Each recheck also upserts the ISO week's snapshot (``snapshots`` table): live links and live referring
-domains, which the digest's 12-week trend and new/lost referring domains are computed from.
+domains, from which the digest draws its 12-week trend and the referring domains live now.
 """
 
 from __future__ import annotations
