@@ -16,7 +16,7 @@ admin may approve, and two approvals at once cause exactly one transition (one s
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -220,8 +220,71 @@ class PruneBook:
 
         return await self._store.transact(write)
 
+    async def propose_pinned(self, reasons: Mapping[str, Sequence[Reason]]) -> list[PruneProposal]:
+        """Open a proposal (or add to the open one) for each agreement id in ``reasons``, with reasons
+        found outside the rules above (an audit, :mod:`bot.audit.prune`). Such reasons are *pinned*:
+        kept on the open proposal until someone decides it, since the rules cannot re-derive them.
+        Agreements pruned, unknown or snoozed ("keep") are skipped. Returns the proposals touched."""
+        now = self._clock()
+        at = now.isoformat(timespec="seconds")
+
+        def write(tx: Tx) -> list[PruneProposal]:
+            out = []
+            for agreement_id, found in reasons.items():
+                doc = tx.get(AGREEMENTS_TABLE, agreement_id)
+                if doc is None or doc.get("pruned_at") or not found:
+                    continue
+                proposals = [
+                    PruneProposal.from_doc(p) for p in tx.find(PROPOSALS_TABLE, agreement_id=agreement_id)
+                ]
+                if any(
+                    p.status is ProposalStatus.KEPT and p.snoozed_until and p.snoozed_until > at
+                    for p in proposals
+                ):
+                    continue
+                pinned = [{"code": r.code, "text": r.text} for r in found]
+                current = next((p for p in proposals if p.status is ProposalStatus.OPEN), None)
+                if current is None:
+                    agreement = from_doc(doc)
+                    rules = [
+                        {"code": r.code, "text": r.text} for r in self._reasons(agreement, now.date(), tx)
+                    ]
+                    proposal_id = tx.insert(
+                        PROPOSALS_TABLE,
+                        {
+                            "agreement_id": agreement_id,
+                            "partner": agreement.partner_name,
+                            "owner": agreement.owner,
+                            "reasons": _union(rules, pinned),
+                            "pinned_reasons": pinned,
+                            "status": ProposalStatus.OPEN.value,
+                            "created_at": at,
+                        },
+                    )
+                else:
+                    proposal_id = current.id
+                    old = tx.get(PROPOSALS_TABLE, proposal_id) or {}
+                    tx.update(
+                        PROPOSALS_TABLE,
+                        proposal_id,
+                        {
+                            "reasons": _union(old.get("reasons", []), pinned),
+                            "pinned_reasons": _union(old.get("pinned_reasons", []), pinned),
+                        },
+                    )
+                out.append(PruneProposal.from_doc(tx.get(PROPOSALS_TABLE, proposal_id) or {}))
+            return out
+
+        return await self._store.transact(write)
+
     def _reasons(self, agreement: Agreement, today: date, tx: Tx) -> list[Reason]:
         reasons = prune_reasons(agreement, today, self._settings)
+        # Pinned reasons (propose_pinned) hold until the open proposal is decided.
+        for doc in tx.find(PROPOSALS_TABLE, agreement_id=agreement.id, status=ProposalStatus.OPEN.value):
+            for pinned in doc.get("pinned_reasons", []):
+                reason = Reason(pinned["code"], pinned["text"])
+                if reason not in reasons:
+                    reasons.append(reason)
         # "Keep" on an annual review counts as the review: the year starts again from that decision.
         kept = [
             p["decided_at"]
@@ -337,6 +400,13 @@ class PruneBook:
             )
 
         return await self._store.transact(write)
+
+
+def _union(first: list[dict[str, str]], more: list[dict[str, str]]) -> list[dict[str, str]]:
+    """``first`` with ``more`` added; an entry of ``more`` replaces those of ``first`` with its code (a
+    later audit's numbers replace an earlier one's)."""
+    codes = {r["code"] for r in more}
+    return [r for r in first if r["code"] not in codes] + more
 
 
 def _history(tx: Tx, agreement_id: str, by: str, at: str, action: str, details: dict[str, Any]) -> None:
