@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, tzinfo
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot import __version__
 
@@ -54,7 +57,21 @@ DEFAULT_REVIEW_EVERY_DAYS = 365
 DEFAULT_LINKS_PAGE_MIN_EXTERNAL = 30
 # A relevance score (1-5, set when the partnership was qualified) at or below this is proposed for pruning.
 DEFAULT_MIN_RELEVANCE_SCORE = 1
+# The weekly digest: Monday morning is when teams plan their week, so that is when it lands by default.
+DEFAULT_DIGEST_DAY = "mon"
+DEFAULT_DIGEST_TIME = "09:00"
+DEFAULT_DIGEST_TZ = "UTC"
 SLACK_DEFAULT_API_URL = "https://slack.com/api/"
+# Weekday names as APScheduler's CronTrigger spells them (day_of_week), Monday first like date.weekday().
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_FULL_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_DAY_NAMES = {**{d: d for d in WEEKDAYS}, **dict(zip(_FULL_WEEKDAYS, WEEKDAYS, strict=True))}
+# Conversation IDs (Slack docs, "Conversations API": C public, G private/legacy group, D direct message).
+_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+# User IDs start with U (or W on Enterprise Grid); user group IDs with S (Slack docs, "usergroups").
+_ADMIN_ID = re.compile(r"^[UWS][A-Z0-9]{2,}$")
+_APP_ID = re.compile(r"^A[A-Z0-9]{2,}$")
+_TIME = re.compile(r"^(?P<hour>[01]?\d|2[0-3]):(?P<minute>[0-5]\d)$")
 
 
 class ConfigError(ValueError):
@@ -123,14 +140,47 @@ class PruneSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class DigestSettings:
+    """Where and when the weekly digest is posted: conversation IDs, a weekday (``mon`` .. ``sun``), a
+    local time ``hour:minute`` and an IANA time zone name (``Europe/Berlin``). No channels: no digest."""
+
+    channels: tuple[str, ...] = ()
+    day: str = DEFAULT_DIGEST_DAY
+    hour: int = 9  # DEFAULT_DIGEST_TIME
+    minute: int = 0
+    tz: str = DEFAULT_DIGEST_TZ
+
+    @property
+    def zone(self) -> tzinfo:
+        return _zone(self.tz)
+
+    @property
+    def weekday(self) -> int:
+        """0 for Monday .. 6 for Sunday (``datetime.weekday()``)."""
+        return WEEKDAYS.index(self.day)
+
+    def describe(self) -> str:
+        """``"Mondays at 09:00 (UTC)"``."""
+        day = _FULL_WEEKDAYS[self.weekday].capitalize()
+        return f"{day}s at {self.hour:02d}:{self.minute:02d} ({self.tz})"
+
+
+@dataclass(frozen=True, slots=True)
 class SlackSettings:
-    """Slack credentials and endpoints. Tokens are never logged."""
+    """Slack credentials and endpoints. Tokens are never logged.
+
+    ``admins``: user IDs (``U…``/``W…``) and user group IDs (``S…``) who may decide any prune proposal
+    besides the agreement's owner. ``app_id``: this app's ID (``A…``); a button payload naming another
+    app is refused (when unset, the ID that ``auth.test`` reports is used, if it reports one).
+    """
 
     bot_token: str = field(repr=False)
     signing_secret: str = field(repr=False)
     app_token: str | None = field(default=None, repr=False)
     api_url: str = SLACK_DEFAULT_API_URL
     max_checks_per_workspace: int = DEFAULT_MAX_CHECKS_PER_WORKSPACE
+    admins: tuple[str, ...] = ()
+    app_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +189,7 @@ class Settings:
     db_path: Path = Path(DEFAULT_DB_PATH)
     monitor: MonitorSettings = field(default_factory=MonitorSettings)
     prune: PruneSettings = field(default_factory=PruneSettings)
+    digest: DigestSettings = field(default_factory=DigestSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -184,7 +235,70 @@ class Settings:
             fetch=fetch,
             db_path=Path(env.get("LINKPACT_DB", DEFAULT_DB_PATH) or DEFAULT_DB_PATH),
             monitor=monitor,
+            digest=digest_settings_from_env(env),
         )
+
+
+def digest_settings_from_env(env: Mapping[str, str]) -> DigestSettings:
+    """``LINKPACT_DIGEST_CHANNEL`` (comma-separated conversation IDs), ``LINKPACT_DIGEST_DAY`` (``mon`` ..
+    ``sun`` or the full name), ``LINKPACT_DIGEST_TIME`` (``HH:MM``, 24-hour) and ``LINKPACT_DIGEST_TZ``
+    (an IANA zone, read with :mod:`zoneinfo`). Raises :class:`ConfigError`."""
+    channels = []
+    for part in (env.get("LINKPACT_DIGEST_CHANNEL") or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if not _CHANNEL_ID.match(part):
+            raise ConfigError(
+                f"LINKPACT_DIGEST_CHANNEL: {part!r} is not a channel ID (like C0123ABCD; in Slack: the "
+                "channel's details, About, Channel ID)"
+            )
+        channels.append(part)
+    raw_day = (env.get("LINKPACT_DIGEST_DAY") or DEFAULT_DIGEST_DAY).strip().lower()
+    day = _DAY_NAMES.get(raw_day)
+    if day is None:
+        raise ConfigError(f"LINKPACT_DIGEST_DAY: {raw_day!r} is not a weekday (mon, tue, ... sun)")
+    raw_time = (env.get("LINKPACT_DIGEST_TIME") or DEFAULT_DIGEST_TIME).strip()
+    match = _TIME.match(raw_time)
+    if match is None:
+        raise ConfigError(f"LINKPACT_DIGEST_TIME: {raw_time!r} is not a time of day as HH:MM (24-hour)")
+    tz = (env.get("LINKPACT_DIGEST_TZ") or DEFAULT_DIGEST_TZ).strip()
+    try:
+        _zone(tz)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(
+            f"LINKPACT_DIGEST_TZ: {tz!r} is not an IANA time zone (like Europe/Berlin)"
+        ) from exc
+    return DigestSettings(
+        channels=tuple(dict.fromkeys(channels)),
+        day=day,
+        hour=int(match["hour"]),
+        minute=int(match["minute"]),
+        tz=tz,
+    )
+
+
+def _zone(name: str) -> tzinfo:
+    """The time zone called ``name``. UTC needs no time zone database (a slim container may lack one);
+    other names are looked up with :mod:`zoneinfo` (the system's database, else the tzdata package)."""
+    return UTC if name.upper() == "UTC" else ZoneInfo(name)
+
+
+def parse_admins(text: str) -> tuple[str, ...]:
+    """``LINKPACT_ADMINS``: comma-separated user IDs and user group IDs, bare or as Slack mentions
+    (``<@U123>``, ``<!subteam^S123>``). Raises :class:`ConfigError`."""
+    admins = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        bare = re.sub(r"^<(?:@|!subteam\^)([A-Z0-9]+)(?:\|[^>]*)?>$", r"\1", part)
+        if not _ADMIN_ID.match(bare):
+            raise ConfigError(
+                f"LINKPACT_ADMINS: {part!r} is not a Slack user ID (U…/W…) or user group ID (S…)"
+            )
+        admins.append(bare)
+    return tuple(dict.fromkeys(admins))
 
 
 def slack_settings_from_env(env: Mapping[str, str] | None = None) -> SlackSettings:
@@ -207,7 +321,20 @@ def slack_settings_from_env(env: Mapping[str, str] | None = None) -> SlackSettin
         max_checks_per_workspace=_int(
             env, "LINKPACT_MAX_CHECKS_PER_WORKSPACE", DEFAULT_MAX_CHECKS_PER_WORKSPACE
         ),
+        admins=parse_admins(env.get("LINKPACT_ADMINS") or ""),
+        app_id=_app_id(env.get("SLACK_APP_ID") or ""),
     )
+
+
+def _app_id(raw: str) -> str | None:
+    raw = raw.strip()
+    if not raw:
+        return None
+    if not _APP_ID.match(raw):
+        raise ConfigError(
+            f"SLACK_APP_ID: {raw!r} is not an app ID (Basic Information > App ID, like A0123ABCD)"
+        )
+    return raw
 
 
 def parse_networks(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -47,7 +47,9 @@ class AgreementDue:
     owner: str
     deadline: str
     state: str
-    missing: tuple[str, ...]  # source pages of the promised links not (yet) healthy
+    # Source pages of the promised links not (yet) healthy; for a pruned agreement, our pages that still
+    # carry the link to the partner (to be removed).
+    missing: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,10 +174,17 @@ async def build_digest(
         TrendPoint(s["week"], len(s["referring_domains"]), s["live_links"]) for s in snapshots[-TREND_WEEKS:]
     )
     still_linking = tuple(
-        _due(a, today)
+        replace(_due(a, today), missing=ours_still_up)
         for a in all_agreements
         if a.id in pruned_ids
-        and any(link.direction is Direction.OURS and link.health is LinkHealth.HEALTHY for link in a.links)
+        for ours_still_up in [
+            tuple(
+                link.source_url
+                for link in a.links
+                if link.direction is Direction.OURS and link.health is LinkHealth.HEALTHY
+            )
+        ]
+        if ours_still_up
     )
     return Digest(
         period=iso_week(until),

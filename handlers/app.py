@@ -1,9 +1,9 @@
 """The composition root of the Slack bot: builds the Bolt ``AsyncApp`` and runs ``linkpact serve``.
 
-One asyncio event loop per process holds Bolt's listeners, the engine (and its one HTTP client) and,
-later, the scheduler. Socket Mode is used when ``SLACK_APP_TOKEN`` is set, else HTTP at
-``/slack/events`` with every request's signature verified with ``SLACK_SIGNING_SECRET``
-(Slack docs: "Verifying requests from Slack", "Using Socket Mode").
+One asyncio event loop per process holds Bolt's listeners, the engine (and its one HTTP client) and
+the monitoring scheduler (:mod:`handlers.scheduler`). Socket Mode is used when ``SLACK_APP_TOKEN`` is
+set, else HTTP at ``/slack/events`` with every request's signature verified with
+``SLACK_SIGNING_SECRET`` (Slack docs: "Verifying requests from Slack", "Using Socket Mode").
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import ConfigError, Settings, SlackSettings, slack_settings_from_env
-from handlers import actions, commands, events, views
+from handlers import actions, commands, events, shortcuts, views
 from handlers.services import LinkEngine, Services, services_middleware
 
 logger = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ def build_app(engine: LinkEngine, slack: SlackSettings, *, services: Services | 
         request_verification_enabled=True,
     )
     app.use(services_middleware(services or Services.create(engine, slack)))
-    for module in (commands, actions, views, events):
+    for module in (commands, shortcuts, actions, views, events):
         module.register(app)
     return app
 
@@ -124,6 +124,7 @@ def run_server(*, port: int, host: str = DEFAULT_HOST) -> int:
 async def _serve(settings: Settings, slack: SlackSettings, *, host: str, port: int) -> int:
     from bot.engine import Engine  # the engine pulls in the HTTP stack; keep `linkpact --help` light
     from bot.storage import StorageError
+    from handlers.scheduler import MonitoringScheduler
 
     try:
         engine = Engine.create(settings)
@@ -133,8 +134,10 @@ async def _serve(settings: Settings, slack: SlackSettings, *, host: str, port: i
     services = Services.create(engine, slack)
     app = build_app(engine, slack, services=services)
     stop = _stop_event()
+    scheduler = MonitoringScheduler(engine, app.client, settings, services.monitoring)
     try:
         await _verify_tokens(app.client, slack)
+        await scheduler.start()  # rechecks and the weekly digest, in this loop
         if slack.app_token:
             await _run_socket_mode(app, slack.app_token, stop)
         else:
@@ -143,6 +146,7 @@ async def _serve(settings: Settings, slack: SlackSettings, *, host: str, port: i
         print(f"linkpact serve: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     finally:
+        await scheduler.aclose()
         await services.tasks.aclose()
         await _close_engine(engine)
         logger.info("stopped")

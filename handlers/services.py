@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.config import SlackSettings
 from bot.models import Report
+from handlers.monitoring import MonitoringState
 
 if TYPE_CHECKING:
-    from bot.engine import Progress, TrackedBacklink
+    from bot.engine import Engine, Progress, TrackedBacklink
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +115,8 @@ class Services:
     tasks: BackgroundTasks = field(default_factory=BackgroundTasks)
     clock: Callable[[], float] = time.monotonic
     progress_interval_s: float = PROGRESS_INTERVAL_S
+    # Shared by the scheduler, /linkcheck recheck|digest and the prune buttons (handlers.monitoring).
+    monitoring: MonitoringState = field(default_factory=MonitoringState)
 
     @classmethod
     def create(cls, engine: LinkEngine, slack: SlackSettings, **overrides: Any) -> Services:
@@ -126,6 +129,14 @@ def services_from(context: Any) -> Services:
     if not isinstance(services, Services):
         raise RuntimeError("Linkpact services are missing from the Bolt context (use handlers.app.build_app)")
     return services
+
+
+def agreement_engine(services: Services) -> Engine | None:
+    """The engine when it is the full :class:`bot.engine.Engine` (agreements, qualification hints), else
+    None (a stand-in engine that only checks pages)."""
+    from bot.engine import Engine  # the full engine; imported here so the protocol above stays light
+
+    return services.engine if isinstance(services.engine, Engine) else None
 
 
 def services_middleware(services: Services) -> Callable[..., Awaitable[None]]:

@@ -16,8 +16,9 @@ from handlers.commands.linkcheck import COMMAND
 from tests.support.shared import shared_path
 
 MANIFEST = Path(__file__).resolve().parents[1] / "manifest.yml"
-# The scopes the code needs, and why: /linkcheck; post/update/delete its messages; upload the CSV.
-NEEDED_BOT_SCOPES = {"commands", "chat:write", "files:write"}
+# The scopes the code needs, and why: /linkcheck; post/update/delete its messages; upload the CSV;
+# read the members of an admin user group (LINKPACT_ADMINS, prune approvals).
+NEEDED_BOT_SCOPES = {"commands", "chat:write", "files:write", "usergroups:read"}
 
 
 @pytest.fixture(scope="module")

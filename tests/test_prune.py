@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from bot.agreements import AgreementState, LinkHealth
+from bot.digest import build_digest
 from bot.engine import Engine
 from bot.prune import Outcome, ProposalStatus
 from tests.support.clock import Clock
@@ -47,6 +48,9 @@ async def test_one_sided_after_grace_is_proposed_and_the_owner_prunes_it(
     await engine.recheck()
     link = (await engine.agreements.get(agreement_id)).links[0]
     assert link.health is LinkHealth.HEALTHY
+    digest = await build_digest(engine.store, engine.agreements, engine.prune, until=clock())
+    [still_up] = digest.still_linking_pruned
+    assert still_up.missing == (ours.url("/partners"),)  # the page of ours to edit
     ours.html("/partners", page("<main>no partner link</main>"))
     await engine.recheck()
     clock.advance(hours=21)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-from bot.config import Settings, slack_settings_from_env
+from bot.config import DigestSettings, Settings, slack_settings_from_env
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV_NAME = re.compile(r"""["'](?P<name>(?:LINKPACT|SLACK)_[A-Z0-9_]+|PORT)["']""")
@@ -42,6 +42,9 @@ def test_env_example_as_copied_gives_valid_settings_once_the_secrets_are_filled(
     slack = slack_settings_from_env({**values, "SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s"})
     assert slack.app_token is None and slack.api_url == "https://slack.com/api/"
     assert slack.max_checks_per_workspace == 4
+    assert slack.admins == () and slack.app_id is None
+    # The digest is off until a channel is set; the schedule's defaults as documented: Monday 09:00 UTC.
+    assert settings.digest == DigestSettings(channels=(), day="mon", hour=9, minute=0, tz="UTC")
 
 
 def test_dockerfile_runs_linkpact_serve_as_non_root_with_a_data_volume() -> None:

@@ -1,14 +1,24 @@
-"""Block actions (buttons, menus) on Linkpact's messages.
+"""Block actions (buttons, menus) on Linkpact's surfaces.
 
-None yet. Planned: "Recheck" on a report, "Approve prune" on a partnership review, each registered here
-with ``app.action("<action_id>")(handle_..._action)``. Interactivity is already enabled in manifest.yml
-so adding them needs no reinstall.
+The Home tab's "Log a partnership" and "Re-check" buttons, and the weekly digest's prune buttons
+(**Approve prune**, **Keep**, **Recheck now**: :mod:`handlers.actions.prune_buttons`). Each is
+registered here with ``app.action("<action_id>")(handle_..._action)``.
 """
 
 from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
+from handlers.actions import prune_buttons
+from handlers.actions.agreement_buttons import (
+    handle_open_log_partnership_action,
+    handle_recheck_agreement_action,
+)
+from handlers.views.home_view import OPEN_LOG_PARTNERSHIP_ACTION, RECHECK_ACTION
+
 
 def register(app: AsyncApp) -> None:
-    """Register block-action listeners (none yet)."""
+    """Register block-action listeners."""
+    app.action(OPEN_LOG_PARTNERSHIP_ACTION)(handle_open_log_partnership_action)
+    app.action(RECHECK_ACTION)(handle_recheck_agreement_action)
+    prune_buttons.register(app)

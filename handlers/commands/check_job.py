@@ -26,6 +26,7 @@ from bot.models import Report
 from bot.report import report_csv
 from handlers.commands.parsing import HELP_HINT
 from handlers.services import Services
+from handlers.slack_errors import NOT_IN_CHANNEL_ERRORS, describe_failure
 from handlers.views.message_blocks import build_error_blocks, build_not_in_channel_blocks, build_notice_blocks
 from handlers.views.mrkdwn import link
 from handlers.views.report_blocks import (
@@ -41,8 +42,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# chat.postMessage errors that mean "this bot may not post here", answered by replying privately.
-NOT_IN_CHANNEL_ERRORS = frozenset({"not_in_channel", "channel_not_found"})
 # A stopped check gets this long to say so in its message before the process exits.
 STOP_NOTE_TIMEOUT_S = 2.0
 
@@ -264,14 +263,6 @@ def csv_filename(report: Report) -> str:
     except ValueError:
         day = date.today()
     return f"linkpact-{safe}-{day.isoformat()}.csv"
-
-
-def describe_failure(exc: BaseException) -> str:
-    """A one-line, user-facing reason for an unexpected failure (no traceback, no secrets)."""
-    if isinstance(exc, SlackApiError):
-        return f"Slack answered `{exc.response.get('error', 'an error')}`"
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 async def _settle_quietly(message: ReportMessage) -> None:

@@ -4,29 +4,40 @@ Slack wants the ack within 3 seconds ("Implementing slash commands", docs.slack.
 (parsing, the per-workspace slot) happens before the ack; anything that touches the network or the store
 runs in a task held by :class:`handlers.services.BackgroundTasks`. Usage, bad input and "busy" answers
 ride on the ack itself as ephemeral messages; later answers go through ``respond`` (the response_url).
+``/linkcheck partner`` opens the partnership modal right after the ack (``views.open`` needs the
+command's trigger_id within 3 s); the other partnership requests run in :mod:`handlers.commands.partners`.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import InputError
+from handlers.agreement_jobs import open_log_partnership_modal
 from handlers.commands.check_job import CheckJob, Respond, describe_failure, respond_ephemeral, run_check_job
+from handlers.commands.monitor_commands import run_monitor_request
 from handlers.commands.parsing import (
     HELP_HINT,
     CheckPage,
+    ExportPartnerships,
     LinkcheckRequest,
+    ListPartnerships,
     ListTracked,
+    LogPartnership,
+    PreviewDigest,
+    RecheckNow,
     ShowHelp,
+    ShowPartnership,
     TrackBacklink,
     UntrackBacklink,
     parse_linkcheck_text,
 )
-from handlers.services import Services, services_from
+from handlers.commands.partners import run_partnership_request
+from handlers.services import Services, agreement_engine, services_from
 from handlers.views.message_blocks import (
     build_error_blocks,
     build_help_blocks,
@@ -35,9 +46,14 @@ from handlers.views.message_blocks import (
     build_untrack_blocks,
     help_text,
 )
+from handlers.views.partnership_modal import ModalOrigin
+
+if TYPE_CHECKING:
+    from bot.engine import Engine
 
 COMMAND = "/linkcheck"
 EPHEMERAL = "ephemeral"
+NO_AGREEMENTS = "Partnership agreements are not available in this Linkpact process."
 
 
 async def handle_linkcheck_command(
@@ -83,11 +99,55 @@ async def handle_linkcheck_command(
             raise
         return
 
+    if isinstance(request, LogPartnership | ShowPartnership | ListPartnerships | ExportPartnerships):
+        engine = agreement_engine(services)
+        if engine is None:
+            await ack(text=NO_AGREEMENTS, blocks=build_error_blocks(NO_AGREEMENTS), response_type=EPHEMERAL)
+            return
+        await ack()
+        channel_id = command.get("channel_id") or ""
+        if isinstance(request, LogPartnership):
+            await _open_modal(engine, client, respond, command, logger)
+            return
+        services.tasks.spawn(
+            run_partnership_request(
+                request, engine=engine, client=client, respond=respond, channel_id=channel_id, user_id=user_id
+            ),
+            name=f"linkcheck partners in {workspace}",
+        )
+        return
+
+    if isinstance(request, PreviewDigest | RecheckNow):  # handlers.commands.monitor_commands
+        await ack()
+        services.tasks.spawn(
+            run_monitor_request(request, services=services, respond=respond, user_id=user_id),
+            name=f"linkcheck monitoring in {workspace}",
+        )
+        return
+
     await ack()
     services.tasks.spawn(
         run_backlink_request(request, services=services, respond=respond, user_id=user_id, logger=logger),
         name=f"linkcheck backlinks in {workspace}",
     )
+
+
+async def _open_modal(
+    engine: Engine, client: AsyncWebClient, respond: Respond, command: dict[str, Any], logger: logging.Logger
+) -> None:
+    """``/linkcheck partner``: open the modal right away (the trigger_id lives 3 s); the result of the
+    submission goes to this channel."""
+    try:
+        await open_log_partnership_modal(
+            client,
+            engine,
+            trigger_id=command.get("trigger_id") or "",
+            origin=ModalOrigin(channel_id=command.get("channel_id") or "", surface="command"),
+        )
+    except Exception as exc:
+        logger.exception("opening the partnership modal failed")
+        message = f"The form could not be opened: {describe_failure(exc)}"
+        await respond_ephemeral(respond, text=message, blocks=build_error_blocks(message))
 
 
 def workspace_of(command: dict[str, Any]) -> str:

@@ -1,26 +1,20 @@
-"""``app_home_opened``: publish the Home tab with the usage of ``/linkcheck``."""
+"""``app_home_opened``: publish the Home tab (the partnership dashboard and the usage of ``/linkcheck``)."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from handlers.views.home_view import build_home_view
+from handlers.agreement_jobs import publish_home
+from handlers.services import agreement_engine, services_from
 
 
-async def handle_app_home_opened(
-    event: dict[str, Any], client: AsyncWebClient, logger: logging.Logger
-) -> None:
+async def handle_app_home_opened(event: dict[str, Any], client: AsyncWebClient, context: Any) -> None:
     """Publish the Home view for the user who opened the Home tab (the Messages tab is ignored).
 
     Slack docs: "app_home_opened" event and the "views.publish" method (no extra scope needed).
     """
     if event.get("tab", "home") != "home" or not event.get("user"):
         return
-    try:
-        await client.views_publish(user_id=event["user"], view=build_home_view())
-    except SlackApiError:
-        logger.exception("could not publish the Home view")
+    await publish_home(client, agreement_engine(services_from(context)), user_id=str(event["user"]))

@@ -25,6 +25,18 @@ USAGE_LINES = (
     "the target)",
     f"• `{COMMAND} untrack <source-url> <target-url>`: stop tracking that backlink",
     f"• `{COMMAND} tracked [target-url]`: list tracked backlinks, all or those to one target",
+    f"• `{COMMAND} partner`: log a link partnership in a form; Linkpact verifies every promised link "
+    "right away and posts the result here (also: the *Log link partnership* message shortcut, and the "
+    "Home tab)",
+    f"• `{COMMAND} partner <id|domain>`: one partnership with each link's verdict, its reason and the "
+    "history",
+    f"• `{COMMAND} partners [state]`: partnerships by state (pending, live, one_sided, broken, pruned), "
+    "newest first",
+    f"• `{COMMAND} partners export`: the partnerships as a CSV file (Linkody's columns first) in this "
+    "channel",
+    f"• `{COMMAND} recheck [id|domain]`: recheck every tracked backlink and promised link now (or one "
+    "partnership's) and see what changed",
+    f"• `{COMMAND} digest`: preview the weekly digest, only to you (nothing is posted)",
     f"• `{COMMAND} help`: this message",
 )
 VERDICTS_NOTE = (
@@ -48,14 +60,18 @@ class TrackedRow(Protocol):
 
 
 def help_text() -> str:
-    return f"Usage: {COMMAND} <url> | track SOURCE TARGET | untrack SOURCE TARGET | tracked [TARGET] | help"
+    return (
+        f"Usage: {COMMAND} <url> | track SOURCE TARGET | untrack SOURCE TARGET | tracked [TARGET] | "
+        "partner [ID|DOMAIN] | partners [STATE|export] | recheck [ID|DOMAIN] | digest | help"
+    )
 
 
 def build_help_blocks() -> list[Block]:
     """Usage of ``/linkcheck`` and what the verdicts mean."""
     intro = (
         "*Linkpact* reports the health of every link on a page (outbound) and of every tracked backlink "
-        "that should point to it (inbound)."
+        "that should point to it (inbound), and keeps track of link partnerships: who promised which "
+        "links, and whether both directions hold."
     )
     return [
         SectionBlock(text=MarkdownTextObject(text=intro + "\n" + "\n".join(USAGE_LINES))),

@@ -87,6 +87,7 @@ class SlackApiStandIn:
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _files: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _envelopes: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _views: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _socket: web.WebSocketResponse | None = None
     _loop: asyncio.AbstractEventLoop | None = None
     _thread: threading.Thread | None = None
@@ -283,6 +284,12 @@ class SlackApiStandIn:
         if method == "views.publish":
             view = params.get("view")
             return {"ok": True, "view": json.loads(view) if isinstance(view, str) else view}
+        if method == "views.open":
+            # Slack answers with the view as it stored it: an id and an empty state.
+            view = params.get("view")
+            opened = json.loads(view) if isinstance(view, str) else dict(view or {})
+            opened.update({"id": f"V{next(self._views):07d}", "state": {"values": {}}, "team_id": TEAM_ID})
+            return {"ok": True, "view": opened}
         return {"ok": False, "error": "unknown_method"}
 
     async def _upload(self, request: web.Request) -> web.StreamResponse:
@@ -398,4 +405,134 @@ def slash_command_fields(
         "is_enterprise_install": "false",
         "response_url": response_url,
         "trigger_id": "1.2.3",
+    }
+
+
+# -- interactivity payloads (form field ``payload``, JSON; Slack docs "Handling user interaction") --------
+
+
+def interaction_body(payload: dict[str, Any]) -> bytes:
+    """The form-encoded body Slack POSTs for shortcuts, block actions and view submissions."""
+    return urlencode({"payload": json.dumps(payload)}).encode()
+
+
+_event_ids = itertools.count(1)
+
+
+def event_body(event: dict[str, Any], *, team_id: str = TEAM_ID) -> bytes:
+    """An Events API ``event_callback`` (JSON body; sign it and send ``Content-Type: application/json``)."""
+    return json.dumps(
+        {
+            "token": "legacy-verification-token",
+            "team_id": team_id,
+            "api_app_id": "A0LINKPACT",
+            "type": "event_callback",
+            "event_id": f"Ev{next(_event_ids):08d}",
+            "event_time": 1_700_000_000,
+            "event": event,
+        }
+    ).encode()
+
+
+def _user(user_id: str, team_id: str) -> dict[str, str]:
+    return {"id": user_id, "username": user_id.lower(), "name": user_id.lower(), "team_id": team_id}
+
+
+def view_state_values(view: dict[str, Any], answers: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """``view.state.values`` as Slack sends it when a person filled ``view`` with ``answers``
+    (block_id -> typed value; a select's answer is an option value). Blocks not answered keep their
+    initial value, as in Slack; an ``answers`` value of "" clears a field."""
+    values: dict[str, dict[str, Any]] = {}
+    for block in view.get("blocks", []):
+        if block.get("type") != "input":
+            continue
+        element = block["element"]
+        block_id, action_id, kind = block["block_id"], element["action_id"], element["type"]
+        answer = answers.get(block_id)
+        state: dict[str, Any] = {"type": kind}
+        if kind in ("plain_text_input", "email_text_input", "url_text_input", "number_input"):
+            state["value"] = (answer if answer is not None else element.get("initial_value")) or None
+        elif kind == "static_select":
+            if answer is None:
+                state["selected_option"] = element.get("initial_option")
+            else:
+                options = {o["value"]: o for o in element.get("options", [])}
+                state["selected_option"] = options.get(answer, {"value": answer}) if answer else None
+        elif kind == "datepicker":
+            state["selected_date"] = (answer if answer is not None else element.get("initial_date")) or None
+        elif kind == "users_select":
+            state["selected_user"] = (answer if answer is not None else element.get("initial_user")) or None
+        else:
+            raise ValueError(f"the stand-in cannot fill a {kind} element")
+        values[block_id] = {action_id: state}
+    return values
+
+
+def view_submission_payload(
+    view: dict[str, Any], answers: dict[str, str], *, user_id: str = "U0ALICE", team_id: str = TEAM_ID
+) -> dict[str, Any]:
+    """A ``view_submission`` payload for ``view`` (as views.open answered it) filled with ``answers``."""
+    return {
+        "type": "view_submission",
+        "team": {"id": team_id, "domain": "test"},
+        "user": _user(user_id, team_id),
+        "api_app_id": "A0LINKPACT",
+        "token": "legacy-verification-token",
+        "trigger_id": "2.3.4",
+        "view": {**view, "state": {"values": view_state_values(view, answers)}},
+        "response_urls": [],
+        "is_enterprise_install": False,
+    }
+
+
+def block_actions_payload(
+    action_id: str,
+    value: str,
+    *,
+    block_id: str = "block",
+    user_id: str = "U0ALICE",
+    team_id: str = TEAM_ID,
+    view: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A ``block_actions`` payload for a button pressed in ``view`` (default: the Home tab)."""
+    view = view or {"id": "V0HOME", "type": "home", "blocks": []}
+    return {
+        "type": "block_actions",
+        "team": {"id": team_id, "domain": "test"},
+        "user": _user(user_id, team_id),
+        "api_app_id": "A0LINKPACT",
+        "token": "legacy-verification-token",
+        "container": {"type": "view", "view_id": view.get("id", "V0HOME")},
+        "trigger_id": "3.4.5",
+        "view": view,
+        "actions": [
+            {"type": "button", "action_id": action_id, "block_id": block_id, "value": value,
+             "action_ts": "1700000000.000001"}
+        ],
+        "is_enterprise_install": False,
+    }  # fmt: skip
+
+
+def message_shortcut_payload(
+    callback_id: str,
+    message_text: str,
+    *,
+    channel_id: str = "C0TEST",
+    user_id: str = "U0ALICE",
+    team_id: str = TEAM_ID,
+) -> dict[str, Any]:
+    """A ``message_action`` payload: a message shortcut used on a message with ``message_text``."""
+    return {
+        "type": "message_action",
+        "callback_id": callback_id,
+        "trigger_id": "4.5.6",
+        "response_url": f"https://hooks.slack.test/actions/{team_id}/1/x",
+        "team": {"id": team_id, "domain": "test"},
+        "channel": {"id": channel_id, "name": "link-partnerships"},
+        "user": _user(user_id, team_id),
+        "message": {"type": "message", "user": "U0BOB", "ts": "1700000000.000100", "text": message_text},
+        "message_ts": "1700000000.000100",
+        "action_ts": "1700000000.000200",
+        "token": "legacy-verification-token",
+        "is_enterprise_install": False,
     }
