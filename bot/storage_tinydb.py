@@ -9,10 +9,11 @@ rolled-back transaction would leave stale. So :class:`AtomicJSONStorage` is a Ti
 writes a temporary file, fsyncs it, renames it over the old one and fsyncs the directory; and
 :class:`TinyStore` runs transactions over the data it reads, with one file write per transaction.
 
-Concurrency: one worker thread per store does all file work (so the event loop never blocks on disk and
-the data is only touched from one thread), a thread lock is held around every whole read-modify-write, and
-an advisory ``flock`` on ``<file>.lock`` serialises writers in different processes (``linkpact track`` in a
-shell while ``linkpact serve`` runs). Readers need no lock: the file is always a whole, valid version.
+Concurrency: one worker thread per store does every write (so the event loop never blocks on disk), a
+thread lock is held around every whole read-modify-write, and an advisory ``flock`` on ``<file>.lock``
+serialises writers in different processes (``linkpact track`` in a shell while ``linkpact serve`` runs).
+Reads run on their own small thread pool against the last committed snapshot, which is never mutated, so
+they need no lock and do not wait behind a long write; the file is always a whole, valid version.
 """
 
 from __future__ import annotations
@@ -73,6 +74,9 @@ _TEMP_SUFFIX = ".tmp"
 # Text handed to the OS per write call: big enough for few syscalls, small next to the file itself.
 _WRITE_CHUNK_CHARS = 1 << 20
 _WORKER_NAME = "linkpact-db"
+_READER_NAME = "linkpact-db-read"
+# Two: a slow read (a big find) does not hold up a quick one; reads are pure Python, so more would not help.
+_READER_THREADS = 2
 _REFUSE = "refusing to start with an empty database; restore it from a backup or move it away"
 
 
@@ -267,6 +271,9 @@ class TinyStore(Store):
             raise StorageError(f"cannot open {path}: it is a directory (LINKPACT_DB names a file)")
         # One worker thread: DB work is serialised and the data is only ever touched from that thread.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=_WORKER_NAME)
+        # Reads of the committed snapshot run here, so a long write (a 100,000-row import) never makes a
+        # /linkcheck wait for its reads.
+        self._readers = ThreadPoolExecutor(max_workers=_READER_THREADS, thread_name_prefix=_READER_NAME)
         self._lock = threading.Lock()
         self._file_lock: _InterProcessLock | None = None
         self._data: Tables | None = None
@@ -277,6 +284,7 @@ class TinyStore(Store):
         except BaseException:
             self._executor.submit(self._close)
             self._executor.shutdown(wait=True)
+            self._readers.shutdown(wait=True)
             raise
 
     @property
@@ -289,13 +297,16 @@ class TinyStore(Store):
         return await self._submit(self._transact, fn)
 
     async def view(self, fn: Callable[[ReadTx], T]) -> T:
-        return await self._submit(self._view, fn)
+        if self._closed:
+            raise StorageError(f"the store for {self.path} is closed")
+        return await asyncio.get_running_loop().run_in_executor(self._readers, self._view, fn)
 
     async def aclose(self) -> None:
         if self._closed:
             return
         self._closed = True
         # Queued operations run first: the executor is first in, first out.
+        self._readers.shutdown(wait=True)
         await asyncio.get_running_loop().run_in_executor(self._executor, self._close)
         self._executor.shutdown(wait=True)
 
@@ -334,6 +345,16 @@ class TinyStore(Store):
         return self._data
 
     def _view(self, fn: Callable[[ReadTx], T]) -> T:
+        snapshot = self._data
+        if snapshot is not None and not self._storage.changed_since_read():
+            # Committed snapshots are never mutated (a transaction builds a new one and swaps it in after
+            # the file is written), so reading one needs no lock and never waits behind a write. Mid-swap
+            # the file looks changed, and the read takes the locked path below.
+            tx = _TinyTx(snapshot, writable=False)
+            try:
+                return _run(fn, tx)
+            finally:
+                tx.finish()
         with self._lock:
             tx = _TinyTx(self._current(), writable=False)
             try:

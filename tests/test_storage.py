@@ -773,3 +773,28 @@ def test_measure_insert_many_of_100k_documents(db_path: Path, watchdog: list[sub
         "peak RSS {peak_rss_mb:.0f} MB ({rss_before_mb:.0f} MB with the input built, "
         "{rss_after_insert_mb:.0f} MB after insert_many)".format(**result)
     )
+
+
+async def test_reads_do_not_wait_behind_a_long_write(tmp_path: Path) -> None:
+    """A /linkcheck during a 100,000-row import must not wait for the import's write to finish."""
+    store = open_store(tmp_path / "db.json")
+    try:
+        await store.insert("t", {"id": "a"})
+        inside, release = threading.Event(), threading.Event()
+
+        def slow_write(tx: Tx) -> None:
+            tx.insert("t", {"id": "b"})
+            inside.set()
+            release.wait(10)  # the write holds the store's lock until the test lets it go
+
+        writer = asyncio.create_task(store.transact(slow_write))
+        assert await asyncio.to_thread(inside.wait, 10)
+        # Answered while the write is still in progress, from the last committed version.
+        docs = await asyncio.wait_for(store.find("t"), timeout=5)
+        assert [d["id"] for d in docs] == ["a"]
+        release.set()
+        await writer
+        assert sorted(d["id"] for d in await store.find("t")) == ["a", "b"]
+    finally:
+        release.set()
+        await store.aclose()
