@@ -1,6 +1,7 @@
-"""State that one bot process shares between the scheduler, ``/linkcheck recheck|digest`` and the prune
-buttons: the guard that keeps full rechecks one at a time, one lock per digest message being updated,
-and this app's Slack identity (workspace and app IDs) for refusing foreign button payloads.
+"""State that one bot process shares between the scheduler, ``/linkcheck recheck|digest``, the imports
+and the buttons: the guard that keeps full rechecks one at a time (and the one queued behind it, for
+imports), one lock per digest message being updated, and this app's Slack identity (workspace and app
+IDs) for refusing foreign button payloads.
 
 One asyncio event loop runs everything, so plain ``asyncio.Lock`` objects are enough.
 """
@@ -42,6 +43,8 @@ class MonitoringState:
     """Per-process monitoring state (see the module docstring)."""
 
     recheck_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # The full recheck queued behind the running one (recheck_when_free); later requests share it.
+    queued_recheck: asyncio.Task[tuple[RecheckSummary, list[PruneProposal]]] | None = None
     _message_locks: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
     _message_blocks: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
     _identity: SlackIdentity | None = None
@@ -102,9 +105,32 @@ async def recheck_all(
         return await engine.recheck(by=by)
 
 
-def full_engine(engine: object) -> Engine | None:
-    """``engine`` when it is the full :class:`bot.engine.Engine` (monitoring, agreements, prune book),
-    else None (a stand-in engine that only checks pages, as in some tests)."""
-    from bot.engine import Engine  # the full engine pulls in the HTTP stack; only needed here
+async def recheck_when_free(
+    engine: Engine, state: MonitoringState, *, by: str
+) -> tuple[RecheckSummary, list[PruneProposal]]:
+    """A full recheck as soon as none is running, and its result.
 
-    return engine if isinstance(engine, Engine) else None
+    Waits for the running recheck, which may have listed the tracked backlinks before new ones were added
+    (by an import), then runs another. Requests arriving while one is queued share it and its result, so
+    ten imports in a row cost at most two rechecks: still one full recheck at a time (politeness, as
+    :func:`recheck_all`). Raises what :meth:`bot.engine.Engine.recheck` raises."""
+    task = state.queued_recheck
+    if task is None:
+        task = asyncio.get_running_loop().create_task(_queued_recheck(engine, state, by), name="recheck")
+        state.queued_recheck = task
+    return await task
+
+
+async def _queued_recheck(
+    engine: Engine, state: MonitoringState, by: str
+) -> tuple[RecheckSummary, list[PruneProposal]]:
+    me = asyncio.current_task()
+    try:
+        async with state.recheck_lock:
+            # Running now: a later request must queue another run, since this one may have read its list.
+            if state.queued_recheck is me:
+                state.queued_recheck = None
+            return await engine.recheck(by=by)
+    finally:
+        if state.queued_recheck is me:  # cancelled while waiting (shutdown)
+            state.queued_recheck = None

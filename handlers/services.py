@@ -1,4 +1,5 @@
-"""What the Slack handlers share: the engine, the per-workspace check slots and the background tasks.
+"""What the Slack handlers share: the engine, the per-workspace slots (checks, imports, audits) and the
+background tasks.
 
 The composition root (:mod:`handlers.app`) builds one :class:`Services` and a Bolt middleware puts it in
 every request's ``context`` under :data:`SERVICES_KEY`; handlers read it with :func:`services_from`.
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from bot.config import SlackSettings
 from bot.models import Report
 from handlers.monitoring import MonitoringState
+from handlers.slack_files import DownloadLimits
 
 if TYPE_CHECKING:
     from bot.engine import Engine, Progress, TrackedBacklink
@@ -29,6 +31,12 @@ SERVICES_KEY = "linkpact_services"
 PROGRESS_INTERVAL_S = 2.0
 # How long shutdown waits for a cancelled check to write its "stopped" note before giving up.
 SHUTDOWN_GRACE_S = 5.0
+# One import at a time per workspace: parsing a 50 MB export holds a few hundred MB while it runs, and two
+# at once would double that in a process that also serves every other command.
+IMPORTS_PER_WORKSPACE = 1
+# One audit at a time per workspace (issue 6): an audit crawls up to 500 pages of our own site and reads
+# up to 200 partner pages; a second one right behind it would fetch the same pages again for nothing.
+AUDITS_PER_WORKSPACE = 1
 
 
 class LinkEngine(Protocol):
@@ -114,9 +122,16 @@ class Services:
     slots: CheckSlots
     tasks: BackgroundTasks = field(default_factory=BackgroundTasks)
     clock: Callable[[], float] = time.monotonic
+    # Unix seconds, for Slack timestamps ("files shared in the last hour").
+    wall_clock: Callable[[], float] = time.time
     progress_interval_s: float = PROGRESS_INTERVAL_S
     # Shared by the scheduler, /linkcheck recheck|digest and the prune buttons (handlers.monitoring).
     monitoring: MonitoringState = field(default_factory=MonitoringState)
+    import_slots: CheckSlots = field(default_factory=lambda: CheckSlots(IMPORTS_PER_WORKSPACE))
+    audit_slots: CheckSlots = field(default_factory=lambda: CheckSlots(AUDITS_PER_WORKSPACE))
+    # File imports from Slack (handlers.slack_files): the largest file downloaded and imported, in bytes,
+    # and the download's time limits. Tests lower them; the defaults are in that module.
+    import_limits: DownloadLimits = field(default_factory=DownloadLimits)
 
     @classmethod
     def create(cls, engine: LinkEngine, slack: SlackSettings, **overrides: Any) -> Services:
@@ -131,10 +146,12 @@ def services_from(context: Any) -> Services:
     return services
 
 
-def agreement_engine(services: Services) -> Engine | None:
-    """The engine when it is the full :class:`bot.engine.Engine` (agreements, qualification hints), else
-    None (a stand-in engine that only checks pages)."""
-    from bot.engine import Engine  # the full engine; imported here so the protocol above stays light
+def full_engine(services: Services) -> Engine | None:
+    """The engine when it is the full :class:`bot.engine.Engine` (agreements, monitoring, the prune book,
+    imports, audits), else None: a stand-in engine that only checks pages, as in some tests. Every
+    handler that needs more than :class:`LinkEngine` goes through here and answers "not available" on
+    None."""
+    from bot.engine import Engine  # the full engine pulls in the HTTP stack; imported only when asked
 
     return services.engine if isinstance(services.engine, Engine) else None
 

@@ -16,9 +16,13 @@ from handlers.commands.linkcheck import COMMAND
 from tests.support.shared import shared_path
 
 MANIFEST = Path(__file__).resolve().parents[1] / "manifest.yml"
-# The scopes the code needs, and why: /linkcheck; post/update/delete its messages; upload the CSV;
-# read the members of an admin user group (LINKPACT_ADMINS, prune approvals).
-NEEDED_BOT_SCOPES = {"commands", "chat:write", "files:write", "usergroups:read"}
+# The scopes the code needs, and why: /linkcheck; post/update/delete its messages; upload the CSVs;
+# read the members of an admin user group (LINKPACT_ADMINS, prune approvals); find and download the
+# export a person shared for /linkcheck import (files.list, files.info, url_private_download); receive
+# the message.im events of files sent to the bot in a DM (im:history).
+NEEDED_BOT_SCOPES = {"commands", "chat:write", "files:write", "usergroups:read", "files:read", "im:history"}
+# The events the code listens to (handlers/events), each with the scope it needs above.
+NEEDED_BOT_EVENTS = {"app_home_opened", "message.im"}
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +68,16 @@ def test_manifest_asks_for_the_needed_scopes_and_no_more(manifest: dict[str, Any
     assert set(scopes["bot"]) == NEEDED_BOT_SCOPES
     assert len(scopes["bot"]) == len(NEEDED_BOT_SCOPES)
     assert not scopes.get("user")
+
+
+def test_manifest_subscribes_to_the_events_the_code_handles_and_no_more(manifest: dict[str, Any]) -> None:
+    events = manifest["settings"]["event_subscriptions"]["bot_events"]
+    assert set(events) == NEEDED_BOT_EVENTS and len(events) == len(NEEDED_BOT_EVENTS)
+    # Files are sent to the bot in its Messages tab, so the tab must take messages.
+    app_home = manifest["features"]["app_home"]
+    assert app_home["messages_tab_enabled"] is True and app_home["messages_tab_read_only_enabled"] is False
+    hint = manifest["features"]["slash_commands"][0]["usage_hint"]
+    assert "import [--target-site URL] [--format F]" in hint and "audit <site> [--pages N]" in hint
 
 
 def test_manifest_enables_socket_mode_interactivity_and_the_home_tab(manifest: dict[str, Any]) -> None:

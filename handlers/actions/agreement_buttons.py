@@ -10,7 +10,7 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers.agreement_jobs import HOME_SURFACE, open_log_partnership_modal, run_recheck_job, tell_user
-from handlers.services import agreement_engine, services_from
+from handlers.services import full_engine, services_from
 from handlers.slack_errors import describe_failure
 from handlers.views.partnership_modal import ModalOrigin
 
@@ -21,7 +21,7 @@ async def handle_open_log_partnership_action(
     """Open the modal from the Home tab: no channel, so the result goes to the owner by DM."""
     await ack()
     user_id = str((body.get("user") or {}).get("id") or "")
-    engine = agreement_engine(services_from(context))
+    engine = full_engine(services_from(context))
     if engine is None:
         await tell_user(client, user_id=user_id, text="Partnership agreements are not available here.")
         return
@@ -49,7 +49,7 @@ async def handle_recheck_agreement_action(
     """Ack, then re-check the agreement whose id is the button's value in a background task."""
     await ack()
     services = services_from(context)
-    engine = agreement_engine(services)
+    engine = full_engine(services)
     user_id = str((body.get("user") or {}).get("id") or "")
     agreement_id = str(action.get("value") or "")
     if engine is None or not agreement_id:

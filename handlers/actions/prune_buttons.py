@@ -27,8 +27,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.errors import InputError
 from bot.prune import Outcome, ProposalStatus, PruneProposal
 from handlers.commands.check_job import Respond, describe_failure, respond_ephemeral
-from handlers.monitoring import full_engine
-from handlers.services import Services, services_from
+from handlers.services import Services, full_engine, services_from
 from handlers.views.digest_blocks import (
     APPROVE_PRUNE_ACTION,
     KEEP_ACTION,
@@ -61,12 +60,13 @@ _MENTION = re.compile(r"(<@[UW][A-Z0-9]+>)")
 
 @dataclass(frozen=True, slots=True)
 class ButtonClick:
-    """The parts of a ``block_actions`` payload a prune button needs (Slack docs: "block_actions
-    payloads"). ``channel_id``/``message_ts``: the message holding the button; ``blocks``/``text``: that
-    message as Slack sent it with the click."""
+    """The parts of a ``block_actions`` payload a button needs (Slack docs: "block_actions payloads").
+    ``value``: the button's value (a prune proposal's id; an audit's id for Propose prunes);
+    ``channel_id``/``message_ts``: the message holding the button; ``blocks``/``text``: that message as
+    Slack sent it with the click."""
 
     action_id: str
-    proposal_id: str
+    value: str
     user_id: str
     team_id: str | None
     app_id: str | None
@@ -84,7 +84,7 @@ class ButtonClick:
         message = body.get("message") or {}
         return cls(
             action_id=str(action.get("action_id") or ""),
-            proposal_id=str(action.get("value") or ""),
+            value=str(action.get("value") or ""),
             user_id=str((body.get("user") or {}).get("id") or ""),
             team_id=(body.get("team") or {}).get("id"),
             app_id=body.get("api_app_id"),
@@ -112,7 +112,7 @@ async def handle_prune_button(
     click = ButtonClick.from_body(body)
     services.tasks.spawn(
         run_prune_button(click, services=services, client=client, respond=respond),
-        name=f"{click.action_id} {click.proposal_id}",
+        name=f"{click.action_id} {click.value}",
     )
 
 
@@ -121,11 +121,11 @@ async def run_prune_button(
 ) -> None:
     """Handle one click end to end; never raises (failures are logged and told to the clicker)."""
     try:
-        refusal = await _refusal(click, services, client)
+        refusal = await foreign_click_refusal(click, services, client)
         if refusal is not None:
             await respond_ephemeral(respond, text=refusal, blocks=build_error_blocks(refusal))
             return
-        engine = full_engine(services.engine)
+        engine = full_engine(services)
         if engine is None:
             await respond_ephemeral(respond, text=NO_MONITORING, blocks=build_error_blocks(NO_MONITORING))
             return
@@ -134,20 +134,21 @@ async def run_prune_button(
         else:
             admin = await is_admin(client, click.user_id, services.slack.admins)
             decision = await engine.prune.decide(
-                click.proposal_id,
+                click.value,
                 approve=click.action_id == APPROVE_PRUNE_ACTION,
                 user=click.user_id,
                 is_admin=admin,
             )
             await _answer(decision, click, engine, services, client, respond)
     except Exception as exc:
-        logger.exception("the %s button on proposal %s failed", click.action_id, click.proposal_id)
+        logger.exception("the %s button on proposal %s failed", click.action_id, click.value)
         message = f"That did not work: {describe_failure(exc)}"
         await respond_ephemeral(respond, text=message, blocks=build_error_blocks(message))
 
 
-async def _refusal(click: ButtonClick, services: Services, client: AsyncWebClient) -> str | None:
-    """Why this payload must not act (another workspace or app, or identity unknown), else None."""
+async def foreign_click_refusal(click: ButtonClick, services: Services, client: AsyncWebClient) -> str | None:
+    """Why this payload must not act (another workspace or app, or identity unknown), else None. Every
+    button that changes something checks this first (prune buttons, the audit's Propose prunes)."""
     try:
         identity = await services.monitoring.identity(client, services.slack)
     except Exception:
@@ -258,7 +259,7 @@ async def _recheck(
 ) -> None:
     """**Recheck now**: recheck the proposal's agreement (which reapplies the prune rules), then show its
     links' fresh state in the proposal's section; the proposal may have become stale."""
-    proposal = await engine.prune.get(click.proposal_id)
+    proposal = await engine.prune.get(click.value)
     if proposal is None or proposal.status is not ProposalStatus.OPEN:
         state = "no longer exists" if proposal is None else f"is already {proposal.status.value}"
         text = f"This proposal no longer applies: it {state}."

@@ -6,6 +6,8 @@ runs in a task held by :class:`handlers.services.BackgroundTasks`. Usage, bad in
 ride on the ack itself as ephemeral messages; later answers go through ``respond`` (the response_url).
 ``/linkcheck partner`` opens the partnership modal right after the ack (``views.open`` needs the
 command's trigger_id within 3 s); the other partnership requests run in :mod:`handlers.commands.partners`.
+``/linkcheck import`` runs in :mod:`handlers.import_jobs` and ``/linkcheck audit`` in
+:mod:`handlers.audit_jobs`, each at most one at a time per workspace.
 """
 
 from __future__ import annotations
@@ -18,18 +20,21 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import InputError
 from handlers.agreement_jobs import open_log_partnership_modal
+from handlers.audit_jobs import AuditJob, run_audit_job
 from handlers.commands.check_job import CheckJob, Respond, describe_failure, respond_ephemeral, run_check_job
 from handlers.commands.monitor_commands import run_monitor_request
 from handlers.commands.parsing import (
     HELP_HINT,
     CheckPage,
     ExportPartnerships,
+    ImportFile,
     LinkcheckRequest,
     ListPartnerships,
     ListTracked,
     LogPartnership,
     PreviewDigest,
     RecheckNow,
+    RunAudit,
     ShowHelp,
     ShowPartnership,
     TrackBacklink,
@@ -37,7 +42,8 @@ from handlers.commands.parsing import (
     parse_linkcheck_text,
 )
 from handlers.commands.partners import run_partnership_request
-from handlers.services import Services, agreement_engine, services_from
+from handlers.import_jobs import CommandAnswers, ImportJob, run_import_job
+from handlers.services import Services, full_engine, services_from
 from handlers.views.message_blocks import (
     build_error_blocks,
     build_help_blocks,
@@ -54,6 +60,17 @@ if TYPE_CHECKING:
 COMMAND = "/linkcheck"
 EPHEMERAL = "ephemeral"
 NO_AGREEMENTS = "Partnership agreements are not available in this Linkpact process."
+NO_IMPORTS = "Importing backlink exports is not available in this Linkpact process."
+NO_AUDITS = "The link-profile audit is not available in this Linkpact process."
+IMPORT_BUSY = (
+    "Linkpact is already importing a file for this workspace; it imports one at a time. Run "
+    "`/linkcheck import` again when that one is done (its summary is posted where it was asked)."
+)
+AUDIT_BUSY = (
+    "An audit is already running for this workspace; Linkpact runs one at a time. Its result is posted "
+    "where it was asked; run `/linkcheck audit` again after that."
+)
+LOOKING_FOR_FILE = "Looking for the newest file you shared here in the last hour, to import it…"
 
 
 async def handle_linkcheck_command(
@@ -100,7 +117,7 @@ async def handle_linkcheck_command(
         return
 
     if isinstance(request, LogPartnership | ShowPartnership | ListPartnerships | ExportPartnerships):
-        engine = agreement_engine(services)
+        engine = full_engine(services)
         if engine is None:
             await ack(text=NO_AGREEMENTS, blocks=build_error_blocks(NO_AGREEMENTS), response_type=EPHEMERAL)
             return
@@ -117,6 +134,10 @@ async def handle_linkcheck_command(
         )
         return
 
+    if isinstance(request, ImportFile | RunAudit):
+        await _start_import_or_audit(request, ack, command, respond, client, services, workspace)
+        return
+
     if isinstance(request, PreviewDigest | RecheckNow):  # handlers.commands.monitor_commands
         await ack()
         services.tasks.spawn(
@@ -130,6 +151,57 @@ async def handle_linkcheck_command(
         run_backlink_request(request, services=services, respond=respond, user_id=user_id, logger=logger),
         name=f"linkcheck backlinks in {workspace}",
     )
+
+
+async def _start_import_or_audit(
+    request: ImportFile | RunAudit,
+    ack: AsyncAck,
+    command: dict[str, Any],
+    respond: Respond,
+    client: AsyncWebClient,
+    services: Services,
+    workspace: str,
+) -> None:
+    """Take the workspace's import or audit slot (one at a time), ack, and start the job; the job gives
+    the slot back when it ends."""
+    is_import = isinstance(request, ImportFile)
+    engine = full_engine(services)
+    if engine is None:
+        missing = NO_IMPORTS if is_import else NO_AUDITS
+        await ack(text=missing, blocks=build_error_blocks(missing), response_type=EPHEMERAL)
+        return
+    slots = services.import_slots if is_import else services.audit_slots
+    if not slots.try_acquire(workspace):
+        busy = IMPORT_BUSY if is_import else AUDIT_BUSY
+        await ack(text=busy, blocks=build_error_blocks(busy), response_type=EPHEMERAL)
+        return
+    channel_id = command.get("channel_id") or ""
+    user_id = command.get("user_id") or ""
+    try:  # the slot is held from here; the job gives it back when it ends
+        if isinstance(request, ImportFile):
+            await ack(text=LOOKING_FOR_FILE, response_type=EPHEMERAL)
+            job = ImportJob(
+                user_id=user_id,
+                channel_id=channel_id,
+                workspace=workspace,
+                target_site=request.target_site,
+                fmt=request.fmt,
+            )
+            answers = CommandAnswers(client, respond, channel_id)
+            services.tasks.spawn(
+                run_import_job(job, engine=engine, services=services, client=client, answers=answers),
+                name=f"linkcheck import in {workspace}",
+            )
+        else:
+            await ack()
+            audit = AuditJob(request.site_url, request.max_pages, channel_id, user_id, workspace)
+            services.tasks.spawn(
+                run_audit_job(audit, engine=engine, services=services, client=client, respond=respond),
+                name=f"linkcheck audit in {workspace}",
+            )
+    except BaseException:
+        slots.release(workspace)
+        raise
 
 
 async def _open_modal(

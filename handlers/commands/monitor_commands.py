@@ -17,8 +17,8 @@ from bot.digest import build_digest
 from bot.errors import InputError
 from handlers.commands.check_job import Respond, describe_failure, respond_ephemeral
 from handlers.commands.parsing import HELP_HINT, MonitorRequest, PreviewDigest
-from handlers.monitoring import MonitoringState, full_engine, recheck_all
-from handlers.services import Services
+from handlers.monitoring import MonitoringState, recheck_all
+from handlers.services import Services, full_engine
 from handlers.views.digest_blocks import plan_digest
 from handlers.views.message_blocks import build_error_blocks, build_notice_blocks
 from handlers.views.recheck_blocks import build_recheck_blocks, recheck_text
@@ -42,7 +42,7 @@ async def run_monitor_request(
     request: MonitorRequest, *, services: Services, respond: Respond, user_id: str
 ) -> None:
     """Run ``/linkcheck digest`` or ``/linkcheck recheck [ID]`` after the ack; never raises."""
-    engine = full_engine(services.engine)
+    engine = full_engine(services)
     if engine is None:
         await respond_ephemeral(respond, text=NO_MONITORING, blocks=build_error_blocks(NO_MONITORING))
         return

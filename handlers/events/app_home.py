@@ -7,7 +7,7 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers.agreement_jobs import publish_home
-from handlers.services import agreement_engine, services_from
+from handlers.services import full_engine, services_from
 
 
 async def handle_app_home_opened(event: dict[str, Any], client: AsyncWebClient, context: Any) -> None:
@@ -17,4 +17,4 @@ async def handle_app_home_opened(event: dict[str, Any], client: AsyncWebClient, 
     """
     if event.get("tab", "home") != "home" or not event.get("user"):
         return
-    await publish_home(client, agreement_engine(services_from(context)), user_id=str(event["user"]))
+    await publish_home(client, full_engine(services_from(context)), user_id=str(event["user"]))

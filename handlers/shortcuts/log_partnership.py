@@ -10,7 +10,7 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers.agreement_jobs import open_log_partnership_modal, tell_user
-from handlers.services import agreement_engine, services_from
+from handlers.services import full_engine, services_from
 from handlers.slack_errors import describe_failure
 from handlers.views.partnership_modal import ModalOrigin, prefill_from_message
 
@@ -25,7 +25,7 @@ async def handle_log_partnership_shortcut(
     await ack()
     user_id = str((shortcut.get("user") or {}).get("id") or "")
     channel_id = str((shortcut.get("channel") or {}).get("id") or "")
-    engine = agreement_engine(services_from(context))
+    engine = full_engine(services_from(context))
     if engine is None:
         await tell_user(client, user_id=user_id, text="Partnership agreements are not available here.")
         return

@@ -38,6 +38,7 @@ from bot.agreements import Agreement, Direction
 from bot.digest import AgreementDue, Digest, DigestLink, trend_sparkline
 from bot.prune import PruneProposal
 from bot.report import neutralise_cell
+from handlers.views.message_blocks import pack_lines
 from handlers.views.mrkdwn import escape, link, mention, plural, truncate
 from handlers.views.report_blocks import MAX_BLOCKS, MAX_FIELDS, MAX_HEADER_TEXT, MAX_SECTION_TEXT
 
@@ -316,22 +317,7 @@ def _continued(section: _Section, *, first: int, rest: Sequence[str]) -> list[Bl
     lines = [f"*{section.title}*, continued ({first}–{last} of {len(section.lines)})", *listed]
     if hidden > 0:
         lines.append(f"_…and {hidden} more in the attached CSV_")
-    return _pack(lines)
-
-
-def _pack(lines: Sequence[str]) -> list[Block]:
-    sections: list[Block] = []
-    current = ""
-    for line in lines:
-        line = truncate(line, MAX_SECTION_TEXT)
-        if current and len(current) + 1 + len(line) > MAX_SECTION_TEXT:
-            sections.append(SectionBlock(text=MarkdownTextObject(text=current)))
-            current = line
-        else:
-            current = f"{current}\n{line}" if current else line
-    if current:
-        sections.append(SectionBlock(text=MarkdownTextObject(text=current)))
-    return sections
+    return pack_lines(lines)
 
 
 def _chunk(blocks: Sequence[Block]) -> list[list[Block]]:

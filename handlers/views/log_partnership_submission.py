@@ -16,7 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.agreements import AgreementInputError
 from handlers.agreement_jobs import LogPartnershipJob, run_log_partnership_job
-from handlers.services import agreement_engine, services_from
+from handlers.services import full_engine, services_from
 from handlers.views.partnership_modal import ModalOrigin, block_errors, read_partnership_submission
 
 NO_AGREEMENTS = "Partnership agreements are not available in this Linkpact process."
@@ -32,7 +32,7 @@ async def handle_log_partnership_submission(
 ) -> None:
     """Handle one submission (payload: Slack's ``view_submission``; the owner is the submitting user)."""
     services = services_from(context)
-    engine = agreement_engine(services)
+    engine = full_engine(services)
     if engine is None:
         await ack(response_action="errors", errors={"partner_name": NO_AGREEMENTS})
         return

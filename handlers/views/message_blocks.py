@@ -37,6 +37,11 @@ USAGE_LINES = (
     f"• `{COMMAND} recheck [id|domain]`: recheck every tracked backlink and promised link now (or one "
     "partnership's) and see what changed",
     f"• `{COMMAND} digest`: preview the weekly digest, only to you (nothing is posted)",
+    f"• `{COMMAND} import [--target-site URL] [--format NAME]`: import the backlink export you just shared "
+    "here (Search Console, Ahrefs, Semrush, Moz, Majestic, a list of URLs; up to 50 MB); the new "
+    "backlinks are then verified. Or send the file to Linkpact in a direct message",
+    f"• `{COMMAND} audit <our-site> [--pages N]`: crawl our site and list the reciprocal links and "
+    "three-way cycles we already have, and the red flags, with the CSV and a *Propose prunes* button",
     f"• `{COMMAND} help`: this message",
 )
 VERDICTS_NOTE = (
@@ -62,7 +67,8 @@ class TrackedRow(Protocol):
 def help_text() -> str:
     return (
         f"Usage: {COMMAND} <url> | track SOURCE TARGET | untrack SOURCE TARGET | tracked [TARGET] | "
-        "partner [ID|DOMAIN] | partners [STATE|export] | recheck [ID|DOMAIN] | digest | help"
+        "partner [ID|DOMAIN] | partners [STATE|export] | recheck [ID|DOMAIN] | digest | "
+        "import [--target-site URL] [--format NAME] | audit SITE [--pages N] | help"
     )
 
 
@@ -135,13 +141,14 @@ def build_tracked_blocks(backlinks: Sequence[TrackedRow], *, target_url: str | N
     hidden = len(backlinks) - MAX_LISTED_TRACKED
     if hidden > 0:
         lines.append(f"_…and {hidden} more (`linkpact tracked` lists them all)_")
-    return _pack(lines)
+    return pack_lines(lines)
 
 
-def _pack(lines: Sequence[str]) -> list[Block]:
+def pack_lines(lines: Sequence[str]) -> list[Block]:
+    """mrkdwn ``lines`` in as few sections as hold them (3,000 characters each; a longer line is cut)."""
     sections: list[Block] = []
     current = ""
-    for line in lines:
+    for line in (truncate(line, MAX_SECTION_TEXT) for line in lines):
         if current and len(current) + 1 + len(line) > MAX_SECTION_TEXT:
             sections.append(SectionBlock(text=MarkdownTextObject(text=current)))
             current = line

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject, SectionBlock
+from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject
 
 from bot.changes import Change
 from bot.monitor import RecheckSummary
 from bot.prune import PruneProposal
+from handlers.views.message_blocks import pack_lines
 from handlers.views.mrkdwn import escape, link, plural, truncate
 from handlers.views.report_blocks import MAX_SECTION_TEXT
 
@@ -47,7 +48,7 @@ def build_recheck_blocks(
             lines.append(f"_…and {hidden} more (`linkpact recheck --json` or the weekly digest)_")
     else:
         lines.append("No changes since the previous check.")
-    blocks = _pack(lines)
+    blocks = pack_lines(lines)
     if proposals:
         names = ", ".join(f"#{escape(p.agreement_id)} {escape(p.partner)}" for p in proposals[:10])
         more = f" and {len(proposals) - 10} more" if len(proposals) > 10 else ""
@@ -84,18 +85,3 @@ def change_line(change: Change) -> str:
     if change.partner:
         line += f" · {escape(change.partner)}"
     return line
-
-
-def _pack(lines: Sequence[str]) -> list[Block]:
-    sections: list[Block] = []
-    current = ""
-    for line in lines:
-        line = truncate(line, MAX_SECTION_TEXT)
-        if current and len(current) + 1 + len(line) > MAX_SECTION_TEXT:
-            sections.append(SectionBlock(text=MarkdownTextObject(text=current)))
-            current = line
-        else:
-            current = f"{current}\n{line}" if current else line
-    if current:
-        sections.append(SectionBlock(text=MarkdownTextObject(text=current)))
-    return sections

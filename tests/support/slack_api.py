@@ -6,6 +6,11 @@ way Slack does (``{"ok": true, ...}``), records every call (method, merged query
 bytes of file uploads, headers), receives ``respond()`` posts at ``/response_url/<name>``, and can be
 told to fail a method with a Slack error or with HTTP 429 and ``Retry-After``. Tests wait for calls
 with :meth:`SlackApiStandIn.wait_for` (a condition variable, no sleeping).
+
+Files people shared (:meth:`SlackApiStandIn.share_file`) are listed by ``files.list`` (filtered by
+channel, user and ``ts_from``, newest first), described by ``files.info`` and downloaded from their
+``url_private_download`` on the stand-in (recorded as method ``download``), which serves the bytes only
+with ``Authorization: Bearer <token>`` and otherwise redirects to a sign-in page, as Slack does.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import hmac
 import itertools
 import json
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +31,7 @@ from aiohttp import WSMsgType, web
 
 RESPONSE_URL_METHOD = "response_url"
 UPLOAD_METHOD = "upload"
+DOWNLOAD_METHOD = "download"  # a GET of a shared file's url_private_download
 SOCKET_ACK_METHOD = "socket_ack"  # what the app sent back over the Socket Mode WebSocket
 BOT_USER_ID = "U0LINKPACT"
 TEAM_ID = "T0TEST"
@@ -78,10 +85,47 @@ class _Failure:
 
 
 @dataclass
+class SharedFile:
+    """A file someone shared. ``content``: the bytes served; ``size``: what Slack declares (default the
+    content's length; set it to test a declared size without making the bytes); ``url``: overrides the
+    download URL (a file hosted elsewhere); ``in_listing``: False leaves the object's url and size out of
+    files.list (as Slack does for ``file_access: check_file_info``), so only files.info has them."""
+
+    id: str
+    name: str
+    content: bytes
+    user: str
+    channel: str
+    created: int
+    size: int | None = None
+    mimetype: str = "text/csv"
+    filetype: str = "csv"
+    url: str | None = None
+    in_listing: bool = True
+
+    def to_api(self, origin: str, *, complete: bool = True) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "id": self.id, "created": self.created, "timestamp": self.created, "name": self.name,
+            "title": self.name, "mimetype": self.mimetype, "filetype": self.filetype, "user": self.user,
+            "mode": "hosted", "is_external": False, "channels": [self.channel],
+        }  # fmt: skip
+        if complete:
+            data["size"] = len(self.content) if self.size is None else self.size
+            data["url_private_download"] = (
+                self.url or f"{origin}/files-pri/{TEAM_ID}-{self.id}/download/{self.name}"
+            )
+        else:
+            data["file_access"] = "check_file_info"
+        return data
+
+
+@dataclass
 class SlackApiStandIn:
     host: str = "127.0.0.1"
     port: int = 0
     calls: list[ApiCall] = field(default_factory=list)
+    bot_token: str = "xoxb-test"  # the token a download must carry
+    files: dict[str, SharedFile] = field(default_factory=dict)
     _failures: dict[str, list[_Failure]] = field(default_factory=dict)
     _cond: threading.Condition = field(default_factory=threading.Condition)
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -120,6 +164,30 @@ class SlackApiStandIn:
         ``Retry-After: retry_after_s``."""
         with self._cond:
             self._failures.setdefault(method, []).append(_Failure(None, times, retry_after_s, channel))
+
+    def share_file(
+        self,
+        name: str,
+        content: bytes,
+        *,
+        user: str = "U0ALICE",
+        channel: str = "C0TEST",
+        created: int | None = None,
+        **details: Any,
+    ) -> SharedFile:
+        """Record a file ``user`` shared in ``channel`` at ``created`` (Unix seconds, default now);
+        ``details`` are :class:`SharedFile` fields (size, mimetype, filetype, url, in_listing)."""
+        file_id = f"F{next(self._files):07d}"
+        shared = SharedFile(
+            file_id, name, content, user, channel, int(time.time()) if created is None else created, **details
+        )
+        with self._cond:
+            self.files[file_id] = shared
+        return shared
+
+    def file_object(self, shared: SharedFile) -> dict[str, Any]:
+        """The file object Slack puts in events and answers (``files`` of a file_share message)."""
+        return shared.to_api(self.origin, complete=shared.in_listing)
 
     def clear_failures(self) -> None:
         """Forget every failure still queued by :meth:`fail` and :meth:`rate_limit`."""
@@ -273,6 +341,13 @@ class SlackApiStandIn:
             return {"ok": True, "channel": channel, "ts": params.get("ts")}
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": f"1700000000.{next(self._ts):06d}"}
+        if method == "files.list":
+            return self._files_list(params)
+        if method == "files.info":
+            shared = self.files.get(str(params.get("file") or ""))
+            if shared is None:
+                return {"ok": False, "error": "file_not_found"}
+            return {"ok": True, "file": shared.to_api(self.origin)}
         if method == "files.getUploadURLExternal":
             file_id = f"F{next(self._files):07d}"
             return {"ok": True, "upload_url": f"{self.origin}/upload/{file_id}", "file_id": file_id}
@@ -291,6 +366,41 @@ class SlackApiStandIn:
             opened.update({"id": f"V{next(self._views):07d}", "state": {"values": {}}, "team_id": TEAM_ID})
             return {"ok": True, "view": opened}
         return {"ok": False, "error": "unknown_method"}
+
+    def _files_list(self, params: dict[str, Any]) -> dict[str, Any]:
+        with self._cond:
+            shared = list(self.files.values())
+        since = int(float(params.get("ts_from") or 0))
+        found = [
+            f
+            for f in shared
+            if (not params.get("channel") or f.channel == params["channel"])
+            and (not params.get("user") or f.user == params["user"])
+            and f.created >= since
+        ]
+        found.sort(key=lambda f: f.created, reverse=True)
+        count = int(params.get("count") or 100)
+        return {
+            "ok": True,
+            "files": [self.file_object(f) for f in found[:count]],
+            "paging": {"count": count, "total": len(found), "page": 1, "pages": 1},
+        }
+
+    async def _download(self, request: web.Request) -> web.StreamResponse:
+        file_id = request.match_info["file_id"].split("-", 1)[-1]
+        self._record(ApiCall(DOWNLOAD_METHOD, {"file_id": file_id}, dict(request.headers), request.path))
+        if request.headers.get("Authorization") != f"Bearer {self.bot_token}":
+            # Slack sends a request without a valid token to its sign-in page.
+            return web.Response(status=302, headers={"Location": f"{self.origin}/signin"})
+        shared = self.files.get(file_id)
+        if shared is None:
+            return web.Response(status=404, text="file not found")
+        response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+        await response.prepare(request)  # chunked: no Content-Length, as a streamed overflow needs
+        for start in range(0, len(shared.content), 16 * 1024):
+            await response.write(shared.content[start : start + 16 * 1024])
+        await response.write_eof()
+        return response
 
     async def _upload(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
@@ -314,6 +424,7 @@ class SlackApiStandIn:
             app.router.add_post("/api/{method}", self._api)
             app.router.add_get("/api/{method}", self._api)
             app.router.add_post("/upload/{file_id}", self._upload)
+            app.router.add_get("/files-pri/{file_id}/download/{name}", self._download)
             app.router.add_post("/response_url/{name}", self._response_url)
             app.router.add_get("/socket-mode", self._socket_mode)
             runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=1)
@@ -432,6 +543,17 @@ def event_body(event: dict[str, Any], *, team_id: str = TEAM_ID) -> bytes:
             "event": event,
         }
     ).encode()
+
+
+def file_share_event(
+    files: list[dict[str, Any]], *, user_id: str = "U0ALICE", channel_id: str = "D0ALICE", text: str = ""
+) -> dict[str, Any]:
+    """A ``message`` event of subtype ``file_share`` in a DM with the bot (event ``message.im``)."""
+    return {
+        "type": "message", "subtype": "file_share", "channel_type": "im", "channel": channel_id,
+        "user": user_id, "text": text, "files": files, "upload": False, "display_as_bot": False,
+        "ts": f"{time.time():.6f}", "event_ts": f"{time.time():.6f}",
+    }  # fmt: skip
 
 
 def _user(user_id: str, team_id: str) -> dict[str, str]:
