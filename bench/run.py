@@ -199,7 +199,7 @@ def run_tool(
         "settle": {"waited_s": round(waited_s, 2), "busy_share_before": round(busy_share, 3)},
         "error": error,
         "argv": call.argv,
-        "env": {k: v for k, v in call.env.items() if k.startswith(("LINKPACT_", "XDG_"))},
+        "env": {k: v for k, v in call.env.items() if k.startswith(("LINKPACT_", "XDG_", "PYTHONPYCACHE"))},
     }
 
 
@@ -463,6 +463,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--body-bytes", type=int, default=2048)
     parser.add_argument("--only", action="append", help="run only the rows whose name starts with this")
+    parser.add_argument("--row", action="append", help="run only the row with exactly this name (may repeat)")
     parser.add_argument("--run-timeout-s", type=float, default=DEFAULT_RUN_TIMEOUT_S)
     parser.add_argument(
         "--settle-busy-share", type=float, default=DEFAULT_SETTLE_BUSY_SHARE,
@@ -488,6 +489,8 @@ def main(argv: list[str] | None = None) -> int:
     tools = make_tools(args.concurrency)
     if args.only:
         tools = [t for t in tools if any(t.name.startswith(prefix) for prefix in args.only)]
+    if args.row:
+        tools = [t for t in tools if t.name in args.row]
 
     tool_versions = versions()
     workroot = Path(tempfile.mkdtemp(prefix="linkpact-bench-"))

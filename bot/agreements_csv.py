@@ -398,18 +398,28 @@ def _field_problem(item: CsvAgreement, key: str, message: str) -> CsvProblem:
 # -- reading the table --------------------------------------------------------------------------------
 
 
+def decode_csv_bytes(data: bytes) -> tuple[str, str]:
+    """The text of a CSV file and the encoding it was read in (``utf-8-sig``, ``utf-16-le``, ``utf-16-be``,
+    ``utf-8`` or ``cp1252``), the byte-order mark dropped.
+
+    A byte-order mark decides (UTF-8 or UTF-16, either byte order); without one the bytes are UTF-8 when
+    they decode as UTF-8, else cp1252 (Excel's "CSV (Windows)"). Also used by :mod:`bot.imports`.
+    Raises :class:`CsvImportError` when the bytes are not text in the encoding chosen.
+    """
+    if data.startswith(codecs.BOM_UTF8):
+        return _decode_as(data[len(codecs.BOM_UTF8) :], "utf-8"), "utf-8-sig"
+    if data.startswith(_UTF16_BOMS):
+        # The codec reads the byte order from the mark and drops it.
+        order = "utf-16-le" if data.startswith(codecs.BOM_UTF16_LE) else "utf-16-be"
+        return _decode_as(data, "utf-16"), order
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        return _decode_as(data, FALLBACK_ENCODING), FALLBACK_ENCODING
+
+
 def _decode(data: bytes | str) -> str:
-    if isinstance(data, str):
-        text = data.removeprefix("\ufeff")
-    elif data.startswith(codecs.BOM_UTF8):
-        text = _decode_as(data[len(codecs.BOM_UTF8) :], "utf-8")
-    elif data.startswith(_UTF16_BOMS):
-        text = _decode_as(data, "utf-16")  # the codec reads the byte order from the mark and drops it
-    else:
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            text = _decode_as(data, FALLBACK_ENCODING)
+    text = data.removeprefix("\ufeff") if isinstance(data, str) else decode_csv_bytes(data)[0]
     if "\x00" in text:
         raise CsvImportError(
             [CsvProblem((1,), "the file holds NUL characters: is it UTF-16 without a byte-order mark? "
@@ -432,6 +442,12 @@ def _sniff_delimiter(text: str) -> str:
     """The delimiter of the header row. Only the header is sniffed: its cells are plain names, while
     data cells (notes with commas, anchors with quotes, neutralised ``'`` cells) mislead the sniffer."""
     header_line = text.lstrip("\r\n").splitlines()[0] if text.strip() else ""
+    return sniff_delimiter(header_line)
+
+
+def sniff_delimiter(header_line: str) -> str:
+    """The delimiter of one header row among :data:`DELIMITERS` (:class:`csv.Sniffer`), comma when it
+    cannot tell (a one-column header has none). Also used by :mod:`bot.imports`."""
     try:
         return csv.Sniffer().sniff(header_line, delimiters=DELIMITERS).delimiter
     except csv.Error:

@@ -8,7 +8,8 @@ Rules (issue 2, section 2, "Link targets" and "Verdicts"):
   ``limits.max_retry_after_s``, pause that host for every check sharing the client, then retry. A
   server that asks for longer than the cap is not retried (the link is ``unknown``/``rate_limited``).
 - Retries with exponential backoff (``limits.retry_backoff_s * 2**n``, ``limits.retries`` of them) for
-  5xx, timeouts, resets and temporary DNS failures.
+  5xx (but those that cannot change a moment later, :data:`NOT_RETRIED_5XX`), timeouts, resets and
+  temporary DNS failures.
 - Verdicts are conservative: a link is ``broken`` only on a definite answer (4xx/5xx final, a name
   that does not exist, a redirect loop, a TLS error, a refused connection). Timeouts, resets, rate
   limits and bot walls are ``unknown``: users of every link checker complain most about false
@@ -49,8 +50,14 @@ RETRYABLE_ERRORS = frozenset(
     {FetchErrorKind.TIMEOUT, FetchErrorKind.CONNECTION_RESET, FetchErrorKind.DNS_FAILURE}
 )
 # With no usable Retry-After on a 429, pause the host at least this long (seconds) before retrying:
-# the retry backoff alone (0.5 s) is too short to be polite to a server that said "slow down".
+# the retry backoff alone (0.1 s by default) is too short to be polite to a server that said "slow down".
 DEFAULT_RATE_LIMIT_PAUSE_S = 5.0
+# 5xx answers about something lasting, which asking again a moment later cannot change, so they are not
+# retried: 501 Not Implemented and 505 HTTP Version Not Supported (RFC 9110 sections 15.6.2, 15.6.6),
+# 506 Variant Also Negotiates (RFC 2295), 507 Insufficient Storage (RFC 4918), 508 Loop Detected
+# (RFC 5842), 510 Not Extended (RFC 2774), 511 Network Authentication Required (RFC 6585: a captive
+# portal on our side of the network). 500, 502, 503 and 504 are often transient and are retried.
+NOT_RETRIED_5XX = frozenset({501, 505, 506, 507, 508, 510, 511})
 
 # Error kind -> (verdict, reason).
 ERROR_VERDICTS: Mapping[FetchErrorKind, tuple[Verdict, str]] = {
@@ -279,6 +286,7 @@ class LinkChecker:
             if not retries_left or pause > cap:
                 return None  # out of tries, or the server wants longer than we wait: rate_limited
             return 0.0  # the client holds the retry until the host's pause ends
-        if retries_left and result.status is not None and result.status >= 500 and verdict is Verdict.BROKEN:
-            return backoff
+        status = result.status
+        if retries_left and status is not None and status >= 500 and verdict is Verdict.BROKEN:
+            return None if status in NOT_RETRIED_5XX else backoff
         return None

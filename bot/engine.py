@@ -7,15 +7,15 @@ concurrent check), the robots.txt cache and the store. Front ends (CLI, Slack ha
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
+from typing import TYPE_CHECKING
 
-from aiohttp.abc import AbstractResolver
-
-from bot.agreement_service import AgreementService
 from bot.backlinks import BacklinkRegistry, TrackedBacklink, validate_user_url
 from bot.check import LinkChecker, classify
 from bot.config import Settings
@@ -31,7 +31,6 @@ from bot.models import (
     ResolvedLink,
     Verdict,
 )
-from bot.monitor import Monitor, RecheckSummary
 from bot.net.client import HttpClient
 from bot.net.policy import AddressPolicy
 from bot.pipeline import (
@@ -43,10 +42,18 @@ from bot.pipeline import (
     outbound_results,
     page_report,
 )
-from bot.prune import PruneBook, PruneProposal
 from bot.robots import RobotsCache
 from bot.storage import Store, open_store
 from bot.urls import link_key
+
+if TYPE_CHECKING:
+    from aiohttp.abc import AbstractResolver
+
+    # Agreements, monitoring and pruning are built on first use: `linkpact check` (and /linkcheck)
+    # never needs them, and importing them costs about 0.3 s of start-up.
+    from bot.agreement_service import AgreementService
+    from bot.monitor import Monitor, RecheckSummary
+    from bot.prune import PruneBook, PruneProposal
 
 __all__ = ["Engine", "InputError", "Progress", "TrackedBacklink"]
 
@@ -83,7 +90,10 @@ class Engine:
         self.settings = settings
         self.store = store
         self.client = client
-        self.policy = AddressPolicy(settings.fetch.allow_networks)
+        # The client's policy when it is the same one: one memo of decisions for the filter stage and
+        # every hop the client makes (each link is vetted in both).
+        same = client.policy.allow_networks == tuple(settings.fetch.allow_networks)
+        self.policy = client.policy if same else AddressPolicy(settings.fetch.allow_networks)
         self._clock = clock
         limits = settings.fetch.limits
         self._fetcher = PageFetcher(client, limits)
@@ -94,14 +104,41 @@ class Engine:
         self._robots = RobotsCache(client, clock=clock)
         self.backlinks = BacklinkRegistry(store, self.policy)
         self._verifier = BacklinkVerifier(self._fetcher, self._extractor, self._robots, self._checker)
-        self.agreements = AgreementService(
-            store, self._verifier, self.backlinks, self.policy, clock=now, loss=settings.monitor.loss
-        )
-        self.monitor = Monitor(
-            store, self._verifier, self.backlinks, self.agreements, clock=now, loss=settings.monitor.loss
-        )
-        self.prune = PruneBook(store, self.agreements, settings.prune, clock=now)
         self.now = now
+
+    # Built (and their modules imported) on first access; plain attributes after that, so callers and
+    # tests may read or replace them as before.
+    @cached_property
+    def agreements(self) -> AgreementService:
+        from bot.agreement_service import AgreementService
+
+        return AgreementService(
+            self.store,
+            self._verifier,
+            self.backlinks,
+            self.policy,
+            clock=self.now,
+            loss=self.settings.monitor.loss,
+        )
+
+    @cached_property
+    def monitor(self) -> Monitor:
+        from bot.monitor import Monitor
+
+        return Monitor(
+            self.store,
+            self._verifier,
+            self.backlinks,
+            self.agreements,
+            clock=self.now,
+            loss=self.settings.monitor.loss,
+        )
+
+    @cached_property
+    def prune(self) -> PruneBook:
+        from bot.prune import PruneBook
+
+        return PruneBook(self.store, self.agreements, self.settings.prune, clock=self.now)
 
     @classmethod
     def create(
@@ -151,13 +188,18 @@ class Engine:
         result, page = await self.fetch_page(url)
         if result.error is not None and result.error.kind is FetchErrorKind.BLOCKED_ADDRESS:
             raise InputError(f"{url} was refused: {result.error.message}")
-        robots_allowed = None
+        # robots.txt (for indexability) is read while the links are checked: one round trip less.
+        robots: asyncio.Task[bool | None] | None = None
         if result.error is None and result.status == 200:
-            robots_allowed = await self.robots_allowed(result.final_url)
+            robots = asyncio.create_task(self.robots_allowed(result.final_url))
+        try:
+            links = self._filter.apply(self._resolver.resolve(result.final_url, page.links if page else ()))
+            checks = await self._check_links(links, result, notify)
+            robots_allowed = await robots if robots is not None else None
+        finally:
+            if robots is not None and not robots.done():
+                robots.cancel()
         page_summary = page_report(url, result, page, robots_allowed)
-
-        links = self._filter.apply(self._resolver.resolve(result.final_url, page.links if page else ()))
-        checks = await self._check_links(links, result, notify)
 
         backlinks = await self.backlinks.for_targets([url, result.final_url])
         inbound = await self._verify_backlinks(backlinks, url, result.final_url, notify)

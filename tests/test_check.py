@@ -125,6 +125,21 @@ async def test_5xx_that_recovers_is_ok(site: LocalSite, harness: Harness) -> Non
     assert harness.clock.sleeps == [0.5, 1.0]
 
 
+@pytest.mark.parametrize("status", [501, 505, 511])
+async def test_lasting_5xx_is_broken_without_retries(site: LocalSite, harness: Harness, status: int) -> None:
+    site.status("/never", status)
+    check = await harness.checker.check(site.url("/never"))
+    assert (check.verdict, check.reason, check.attempts) == (Verdict.BROKEN, f"http_{status}", 1)
+    assert harness.clock.sleeps == []
+    assert methods(site, "/never") == ["HEAD", "GET"]  # GET still gets its say after a failed HEAD
+
+
+def test_default_retries_are_one_short_retry() -> None:
+    # docs/benchmarks.md: two retries at 0.5 s and 1 s made every report wait 1.5 s for a link that
+    # stays down; one retry after 0.1 s still catches a one-off failure.
+    assert (Limits().retries, Limits().retry_backoff_s) == (1, 0.1)
+
+
 async def test_redirect_loop_is_broken(site: LocalSite, harness: Harness) -> None:
     site.redirect("/a", "/b")
     site.redirect("/b", "/a")

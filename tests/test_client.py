@@ -10,6 +10,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import tracemalloc
 import zlib
 from collections.abc import AsyncIterator
@@ -127,6 +128,9 @@ async def test_200_with_body_and_user_agent(site: LocalSite, client: HttpClient)
     assert sent["User-Agent"] == client.settings.user_agent
     assert sent["User-Agent"].startswith("linkpact/")
     assert sent["Accept-Encoding"] == "gzip, deflate"  # no br: nothing here could decode it
+    # Requests are built without a body: Host from the URL (port included), nothing body-related.
+    assert sent["Host"] == f"127.0.0.1:{site.port}"
+    assert "Content-Length" not in sent and "Transfer-Encoding" not in sent
 
 
 async def test_head_and_status_codes(site: LocalSite, client: HttpClient) -> None:
@@ -415,6 +419,66 @@ async def test_self_signed_certificate_is_a_tls_error(tmp_path: Path, client: Ht
         await runner.cleanup()
     assert result.error is not None and result.error.kind is FetchErrorKind.TLS_ERROR
     assert "certificate" in result.error.message.lower()
+
+
+TRUST_PROBE = """
+import asyncio, ipaddress, sys
+from bot.config import FetchSettings
+from bot.net.client import HttpClient, _ssl_context
+
+async def main(http_url, https_url):
+    loopback = (ipaddress.ip_network("127.0.0.0/8"),)
+    async with HttpClient(FetchSettings(allow_networks=loopback)) as client:
+        plain = await client.request("GET", http_url)
+        before = _ssl_context().cert_store_stats()["x509_ca"]
+        secure = await client.request("GET", https_url, read_body=True)
+    print(plain.error.kind.value, before, secure.status, secure.body.decode(), secure.error)
+
+asyncio.run(main(*sys.argv[1:]))
+"""
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command to make certs")
+async def test_ca_certificates_are_loaded_before_the_first_https_request_only(tmp_path: Path) -> None:
+    # Loading them costs ~0.05 s, which a check of plain-http links skips; an https request still
+    # verifies against the CAs httpx would trust (here $SSL_CERT_FILE, a CA made for the test).
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=tmp_path)
+
+    await asyncio.to_thread(
+        openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=Test CA",
+        "-keyout", "ca.key", "-out", "ca.pem",
+        "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign",
+    )  # fmt: skip
+    await asyncio.to_thread(
+        openssl, "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+        "-keyout", "leaf.key", "-out", "leaf.csr",
+    )  # fmt: skip
+    (tmp_path / "leaf.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    await asyncio.to_thread(
+        openssl, "x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+        "-CAcreateserial", "-days", "1", "-out", "leaf.pem", "-extfile", "leaf.ext",
+    )  # fmt: skip
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tmp_path / "leaf.pem", tmp_path / "leaf.key")
+    app = web.Application()
+    app.router.add_get("/", _fixed(b"secure", {}))
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context).start()
+    port = runner.addresses[0][1]
+    env = {"PATH": "/usr/bin:/bin", "SSL_CERT_FILE": str(tmp_path / "ca.pem")}
+    try:
+        probe = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", TRUST_PROBE, f"http://127.0.0.1:{free_port()}/",
+            f"https://127.0.0.1:{port}/", env=env, cwd=Path(__file__).parent.parent,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(probe.communicate(), timeout=60)
+    finally:
+        await runner.cleanup()
+    assert probe.returncode == 0, err.decode()
+    assert out.decode().split() == ["connect_refused", "0", "200", "secure", "None"]
 
 
 async def test_server_closing_without_answer_is_a_reset(client: HttpClient) -> None:

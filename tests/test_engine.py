@@ -4,6 +4,8 @@ real local HTTP servers on loopback addresses."""
 from __future__ import annotations
 
 import ipaddress
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -256,3 +258,55 @@ async def test_run_summaries_keep_problems_not_every_ok_link(
     assert site.url("/ok") not in problems
     assert runs[0]["outbound"]["broken"] == 4
     assert all(p["verdict"] in (Verdict.BROKEN.value, Verdict.UNKNOWN.value) for p in runs[0]["problems"])
+
+
+LAZY_MODULES = ("bot.agreement_service", "bot.monitor", "bot.prune")
+
+
+def test_a_check_never_imports_agreements_monitoring_or_pruning(tmp_path: Path, site: LocalSite) -> None:
+    # They cost about 0.3 s of start-up (docs/benchmarks.md) and a check does not use them.
+    site.html("/page", '<a href="/ok">ok</a>')
+    site.html("/ok", "fine")
+    script = f"""
+import asyncio, ipaddress, sys
+from pathlib import Path
+from bot.config import FetchSettings, Settings
+from bot.engine import Engine
+
+async def main():
+    settings = Settings(
+        fetch=FetchSettings(allow_networks=(ipaddress.ip_network("127.0.0.0/8"),)),
+        db_path=Path({str(tmp_path / "db.json")!r}),
+    )
+    engine = Engine.create(settings)
+    try:
+        report = await engine.check({site.url("/page")!r})
+    finally:
+        await engine.aclose()
+    print(report.verdict_counts()["ok"], *[m for m in {LAZY_MODULES!r} if m in sys.modules])
+
+asyncio.run(main())
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1"]
+
+
+async def test_agreements_monitor_and_prune_are_built_once_on_first_use(engine: Engine) -> None:
+    from bot.agreement_service import AgreementService
+    from bot.monitor import Monitor
+    from bot.prune import PruneBook
+
+    assert isinstance(engine.monitor, Monitor) and engine.monitor is engine.monitor
+    assert isinstance(engine.prune, PruneBook)
+    assert isinstance(engine.agreements, AgreementService) and engine.agreements is engine.agreements
+    # They stay plain attributes for callers (tests replace them with stand-ins).
+    stand_in = object()
+    engine.monitor = stand_in  # type: ignore[assignment]
+    assert engine.monitor is stand_in
+
+
+async def test_the_filter_stage_and_the_client_share_one_address_policy(engine: Engine) -> None:
+    # Each link is vetted by the filter and again on its first hop; one policy means one memo of it.
+    assert engine.policy is engine.client.policy
+    assert engine.policy.vet_url("http://169.254.169.254/") is not None  # still the policy it was

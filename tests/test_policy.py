@@ -185,6 +185,20 @@ def test_vet_url_accepts_public_http_urls(url: str) -> None:
     assert DEFAULT.vet_url(url) is None
 
 
+def test_remembered_decisions_are_per_policy_and_stable() -> None:
+    # Decisions are memoised (a check vets each link twice and its hosts hundreds of times); a policy
+    # with other exempt networks must never see another policy's answers.
+    strict, lenient = AddressPolicy(), AddressPolicy(parse_networks("127.0.0.0/8"))
+    for _ in range(2):
+        for url in ("http://127.0.0.1:8080/a", "http://127.0.0.1:8080/b", "http://[::1]/"):
+            refused = strict.vet_url(url)
+            assert refused is not None and refused.kind is FetchErrorKind.BLOCKED_ADDRESS
+        assert lenient.vet_url("http://127.0.0.1:8080/a") is None
+        assert lenient.blocked_reason("127.0.0.1") is None
+        assert strict.blocked_reason("127.0.0.1") == "loopback"
+        assert str(lenient.vetted("http://127.0.0.1:8080/a#frag")) == "http://127.0.0.1:8080/a#frag"
+
+
 def test_vet_url_leaves_host_names_to_the_resolver() -> None:
     # A name is judged on the address it resolves to, not here.
     assert DEFAULT.vet_url("http://localhost/") is None

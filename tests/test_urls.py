@@ -1,8 +1,16 @@
 from __future__ import annotations
 
 import pytest
+from publicsuffixlist import PSLFILE, PublicSuffixList
 
-from bot.urls import link_key, registrable_domain, same_site, scheme_of, strip_fragment
+from bot.urls import (
+    link_key,
+    public_suffix_list,
+    registrable_domain,
+    same_site,
+    scheme_of,
+    strip_fragment,
+)
 
 
 @pytest.mark.parametrize(
@@ -68,3 +76,22 @@ def test_scheme_and_fragment_helpers() -> None:
     assert scheme_of("/relative/path") == ""
     assert scheme_of("javascript:void(0)") == "javascript"
     assert strip_fragment("https://x.example/a#b#c") == "https://x.example/a"
+
+
+def test_our_faster_public_suffix_list_answers_like_the_packages_own() -> None:
+    # Every rule of the shipped list (ICANN and private, internationalised ones in Unicode and punycode,
+    # wildcards and exceptions), with labels put in front, must get the same registrable domain.
+    theirs = PublicSuffixList()
+    ours = public_suffix_list()
+    hosts = []
+    with open(PSLFILE, encoding="utf-8") as source:
+        for line in source:
+            rule = line.strip().split(" ")[0]
+            if not rule or rule.startswith("//"):
+                continue
+            name = rule.lstrip("!").replace("*", "w")
+            hosts += [name, f"shop.{name}", f"a.b.{name}"]
+            if not name.isascii():
+                hosts.append("a.b." + name.encode("idna").decode("ascii"))
+    assert len(hosts) > 30_000
+    assert [ours.privatesuffix(h) for h in hosts] == [theirs.privatesuffix(h) for h in hosts]

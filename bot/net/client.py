@@ -1,8 +1,12 @@
 """The one HTTP seam of the engine: :class:`HttpClient`, one per process, shared by every check.
 
 httpx's API over the httpx-aiohttp transport (aiohttp does the I/O: on a loopback web of 991 links it
-spent about 1.7 s of CPU where httpx's own transport spent 13 s). Sharing one client means one
-connection pool and one set of per-host limits and 429 pauses across all concurrent users and jobs.
+spent about 1.7 s of CPU where httpx's own transport spent 13 s). Requests are ``httpx.Request`` objects
+handed to the transport (httpx's transport API, ``handle_async_request``) and answers are
+``httpx.Response`` objects; ``httpx.AsyncClient`` is left out because everything it adds on top of the
+transport (redirects, auth, a client-wide cookie jar) is done here or not wanted, and it cost about a
+fifth of the CPU of a link check (docs/benchmarks.md). Sharing one client means one connection pool and
+one set of per-host limits and 429 pauses across all concurrent users and jobs.
 
 What it adds on top of httpx:
 
@@ -26,12 +30,13 @@ import contextlib
 import errno
 import functools
 import logging
+import os
 import socket
 import ssl
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from http.cookiejar import CookieJar, DefaultCookiePolicy
 from types import TracebackType
 
 import aiohttp
@@ -96,6 +101,14 @@ class _HostGate:
 
 
 @dataclass
+class _Chain:
+    """What one request carries from hop to hop: the cookies its redirect chain set (never shared with
+    other requests), made when the first ``Set-Cookie`` arrives."""
+
+    cookies: httpx.Cookies | None = None
+
+
+@dataclass
 class _HopState:
     """What one exchange learned before it ended (normally or not)."""
 
@@ -103,16 +116,6 @@ class _HopState:
     headers: dict[str, str] = field(default_factory=dict)
     location: str | None = None
     body: bytes = b""
-
-
-class _NoCookies(DefaultCookiePolicy):
-    """httpx's client-wide jar would share cookies between every user's checks: accept none there."""
-
-    def set_ok(self, cookie: object, request: object) -> bool:
-        return False
-
-    def return_ok(self, cookie: object, request: object) -> bool:
-        return False
 
 
 class HttpClient:
@@ -141,8 +144,22 @@ class HttpClient:
         self._global = asyncio.Semaphore(settings.limits.concurrency)
         self._hosts: dict[str, _HostGate] = {}
         self._paused_until: dict[str, float] = {}
-        self._http: httpx.AsyncClient | None = None
+        self._transport: AiohttpTransport | None = None
         self._closed = False
+        timeout = settings.timeout
+        # What httpx.AsyncClient(timeout=...) would put on each request; the transport maps it onto
+        # aiohttp's phases ("pool" is aiohttp's "connect": pool wait + DNS + TCP + TLS).
+        self._timeouts = httpx.Timeout(
+            connect=timeout.connect_s, read=timeout.read_s, write=timeout.read_s, pool=timeout.connect_s
+        ).as_dict()
+        self._headers = httpx.Headers(
+            {
+                "User-Agent": settings.user_agent,
+                "Accept": ACCEPT,
+                "Accept-Encoding": ACCEPT_ENCODING,
+                "Connection": "keep-alive",
+            }
+        )
 
     # -- lifecycle ----------------------------------------------------------------------------------
     async def __aenter__(self) -> HttpClient:
@@ -156,17 +173,16 @@ class HttpClient:
     async def aclose(self) -> None:
         """Close the connection pool and the resolver. Later requests raise RuntimeError."""
         self._closed = True
-        if self._http is not None:
-            await self._http.aclose()  # closes the transport and its aiohttp session
-            self._http = None
+        if self._transport is not None:
+            await self._transport.aclose()  # closes its aiohttp session and connection pool
+            self._transport = None
         await self._resolver.close()
 
-    def _client(self) -> httpx.AsyncClient:
+    def _transport_for_requests(self) -> AiohttpTransport:
         # Built lazily: aiohttp's connector and session need a running event loop.
         if self._closed:
             raise RuntimeError("HttpClient is closed")
-        if self._http is None:
-            timeout = self.settings.timeout
+        if self._transport is None:
             tls = _ssl_context()
             connector = aiohttp.TCPConnector(
                 resolver=self._resolver,
@@ -181,26 +197,10 @@ class HttpClient:
                 max_line_size=MAX_HEADER_LINE_BYTES,
                 max_field_size=MAX_HEADER_FIELD_BYTES,
             )
-            self._http = httpx.AsyncClient(
-                # verify=tls only spares the transport building a context of its own: it sends every
-                # request through ``session``, whose connector holds the same context.
-                transport=AiohttpTransport(client=session, verify=tls),
-                follow_redirects=False,
-                trust_env=False,
-                cookies=CookieJar(policy=_NoCookies()),
-                timeout=httpx.Timeout(
-                    connect=timeout.connect_s,
-                    read=timeout.read_s,
-                    write=timeout.read_s,
-                    pool=timeout.connect_s,  # aiohttp's "connect": pool wait + DNS + TCP + TLS
-                ),
-                headers={
-                    "User-Agent": self.settings.user_agent,
-                    "Accept": ACCEPT,
-                    "Accept-Encoding": ACCEPT_ENCODING,
-                },
-            )
-        return self._http
+            # verify=tls only spares the transport building a context of its own: it sends every
+            # request through ``session``, whose connector holds the same context.
+            self._transport = AiohttpTransport(client=session, verify=tls)
+        return self._transport
 
     # -- politeness ---------------------------------------------------------------------------------
     def pause_host(self, host: str, seconds: float) -> None:
@@ -217,6 +217,8 @@ class HttpClient:
 
     def paused_for(self, host: str) -> float:
         """Seconds left on ``host``'s pause (0.0 when it is not paused)."""
+        if not self._paused_until:
+            return 0.0
         key = _normal_host(host)
         until = self._paused_until.get(key)
         if until is None:
@@ -283,13 +285,16 @@ class HttpClient:
         method = method.upper()
         cap = self.settings.limits.max_body_bytes if max_body_bytes is None else max_body_bytes
         max_redirects = self.settings.limits.max_redirects
-        headers = dict(extra_headers or {})
+        headers = self._headers
+        if extra_headers:
+            headers = httpx.Headers(headers)
+            headers.update(extra_headers)
         budget = self.settings.timeout.total_s
         hops: list[Hop] = []
-        jar = httpx.Cookies()  # cookies of this request's redirect chain only
+        chain = _Chain()
         seen: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
         current = url
-        client = self._client()
+        transport = self._transport_for_requests()
 
         def result(state: _HopState | None, error: FetchError | None) -> FetchResult:
             return FetchResult(
@@ -308,7 +313,9 @@ class HttpClient:
             target = self.policy.vetted(current)
             if isinstance(target, FetchError):
                 return result(None, target)
-            seen.add(_loop_key(str(target.copy_with(fragment=None)), jar))
+            if target.scheme == "https":
+                _trusted_ssl_context()  # CA certificates in place before any TLS handshake
+            seen.add(_loop_key(_without_fragment(current, target), chain.cookies))
             if budget <= 0:
                 return result(None, _deadline_error(self.settings.timeout.total_s))
             state = _HopState()
@@ -319,7 +326,7 @@ class HttpClient:
                 try:
                     async with asyncio.timeout(budget) as deadline:
                         await self._exchange(
-                            client, method, target, headers, jar, state, want_body, cap, body_types
+                            transport, method, target, headers, chain, state, want_body, cap, body_types
                         )
                 except BodyTooLarge as exc:
                     state.body = exc.prefix
@@ -339,7 +346,7 @@ class HttpClient:
                 return result(state, None)
             assert state.status is not None
             try:
-                next_url = str(target.join(state.location).copy_with(fragment=None))
+                next_url = _without_fragment(state.location, target.join(state.location))
             except (httpx.InvalidURL, ValueError, TypeError) as exc:
                 return result(
                     state,
@@ -349,7 +356,7 @@ class HttpClient:
                     ),
                 )
             hops.append(Hop(url=current, status=state.status, location=next_url))
-            if _loop_key(next_url, jar) in seen:
+            if _loop_key(next_url, chain.cookies) in seen:
                 return result(
                     state,
                     FetchError(
@@ -366,34 +373,43 @@ class HttpClient:
 
     async def _exchange(
         self,
-        client: httpx.AsyncClient,
+        transport: httpx.AsyncBaseTransport,
         method: str,
         url: httpx.URL,
-        headers: dict[str, str],
-        jar: httpx.Cookies,
+        headers: httpx.Headers,
+        chain: _Chain,
         state: _HopState,
         want_body: bool,
         cap: int,
         body_types: Collection[str] | None,
     ) -> None:
-        """One request/response on the wire; fills ``state`` as it learns things."""
-        request = client.build_request(method, url, headers=headers)
-        if jar:
-            jar.set_cookie_header(request)
-        response = await client.send(request, stream=True)
+        """One request/response on the wire; fills ``state`` as it learns things.
+
+        The request goes straight to the transport (httpx's transport API): ``httpx.AsyncClient.send``
+        would add its own redirect, auth and client-wide cookie handling, none of which we use (redirects
+        and per-chain cookies are ours), for about a fifth of the CPU a link check costs.
+        """
+        request = _bodiless_request(method, url, headers, {"timeout": self._timeouts})
+        if chain.cookies:
+            chain.cookies.set_cookie_header(request)
+        response = await transport.handle_async_request(request)
         try:
-            jar.extract_cookies(response)
             state.status = response.status_code
-            state.headers = _header_dict(response.headers)
-            if response.status_code in REDIRECT_STATUSES and "location" in response.headers:
+            state.headers = received = _header_dict(response.headers)
+            if "set-cookie" in received:
+                # Only then: the cookie jar builds urllib request/response stand-ins on every call.
+                if chain.cookies is None:
+                    chain.cookies = httpx.Cookies()
+                chain.cookies.extract_cookies(response)
+            if response.status_code in REDIRECT_STATUSES and "location" in received:
                 state.location = response.headers.get_list("location")[0]
-                await _drain(response)
+                await _drain(response, received, method)
                 return
-            media_type = state.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+            media_type = received.get("content-type", "").split(";", 1)[0].strip().lower()
             if not want_body or (body_types is not None and media_type not in body_types):
-                await _drain(response)
+                await _drain(response, received, method)
                 return
-            state.body = await _read_body(response, cap)
+            state.body = await _read_body(response, cap, received)
         finally:
             await response.aclose()
 
@@ -500,10 +516,28 @@ def _header_dict(headers: httpx.Headers) -> dict[str, str]:
     return out
 
 
-def _loop_key(url: str, jar: httpx.Cookies) -> tuple[str, tuple[tuple[str, str], ...]]:
+def _bodiless_request(
+    method: str, url: httpx.URL, headers: httpx.Headers, extensions: dict[str, object]
+) -> httpx.Request:
+    """An ``httpx.Request`` without a body, built from an empty stream: httpx then skips encoding a body
+    and rebuilding the headers around it (~20 microseconds a request, ~2% of a check's CPU). The
+    ``Host`` header it would have added first is added, first, by aiohttp from the same URL."""
+    request = httpx.Request(method, url, headers=headers, stream=httpx.ByteStream(b""), extensions=extensions)
+    request.read()  # the transport sends ``request.content`` (empty: no body), not the stream
+    return request
+
+
+def _loop_key(url: str, jar: httpx.Cookies | None) -> tuple[str, tuple[tuple[str, str], ...]]:
     # Revisiting a URL is a loop only if nothing changed: a "set a cookie and redirect to yourself"
     # page answers differently the second time (the cookie is then sent).
+    if not jar:
+        return url, ()
     return url, tuple(sorted((cookie.name, cookie.value or "") for cookie in jar.jar))
+
+
+def _without_fragment(text: str, url: httpx.URL) -> str:
+    """``url`` (parsed from ``text``) as a string without its fragment; re-parsing only when it has one."""
+    return str(url.copy_with(fragment=None)) if "#" in text else str(url)
 
 
 def _redirect_method(method: str, status: int) -> str:
@@ -515,10 +549,10 @@ def _redirect_method(method: str, status: int) -> str:
     return method
 
 
-async def _drain(response: httpx.Response) -> None:
+async def _drain(response: httpx.Response, headers: Mapping[str, str], method: str) -> None:
     """Read and drop a small body so the connection can be reused; leave big ones unread."""
-    length = response.headers.get("content-length", "")
-    if not length.isdigit() or int(length) > DRAIN_MAX_BYTES or response.request.method == "HEAD":
+    length = headers.get("content-length", "")
+    if not length.isdigit() or int(length) > DRAIN_MAX_BYTES or method == "HEAD":
         return
     try:
         async for _ in response.aiter_raw():
@@ -527,9 +561,9 @@ async def _drain(response: httpx.Response) -> None:
         logger.debug("could not drain the body of %s", response.url, exc_info=True)
 
 
-async def _read_body(response: httpx.Response, cap: int) -> bytes:
+async def _read_body(response: httpx.Response, cap: int, headers: Mapping[str, str]) -> bytes:
     """The decoded body, at most ``cap`` bytes. Raises BodyTooLarge or BodyDecodeError."""
-    decoder = BodyDecoder(response.headers.get("content-encoding", ""), cap)
+    decoder = BodyDecoder(headers.get("content-encoding", ""), cap)
     raw_seen = 0
     async for chunk in response.aiter_raw():
         raw_seen += len(chunk)
@@ -541,6 +575,28 @@ async def _read_body(response: httpx.Response, cap: int) -> bytes:
 
 @functools.cache
 def _ssl_context() -> ssl.SSLContext:
-    # httpx's default: certifi's CA bundle, so verification works the same on slim images. Loading it
-    # takes about 0.1 s, so it is built once per process and shared (an SSLContext is reusable).
-    return httpx.create_ssl_context()
+    """The TLS client context every connection shares (an SSLContext is reusable): certificate and host
+    name verification on, as ``ssl.create_default_context`` sets them. Its CA certificates are loaded by
+    :func:`_trusted_ssl_context` before the first https request, not here: loading them costs about
+    0.05 s of CPU, which a check of plain-http links never needs to pay."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # CERT_REQUIRED and check_hostname by default
+    keylog = os.environ.get("SSLKEYLOGFILE")  # as create_default_context does, for debugging TLS
+    if keylog and not sys.flags.ignore_environment:
+        context.keylog_filename = keylog
+    return context
+
+
+@functools.cache
+def _trusted_ssl_context() -> ssl.SSLContext:
+    """:func:`_ssl_context` with the CA certificates httpx's default context trusts: ``$SSL_CERT_FILE``,
+    else ``$SSL_CERT_DIR``, else certifi's bundle (so verification works the same on slim images)."""
+    context = _ssl_context()
+    if cafile := os.environ.get("SSL_CERT_FILE"):
+        context.load_verify_locations(cafile=cafile)
+    elif capath := os.environ.get("SSL_CERT_DIR"):
+        context.load_verify_locations(capath=capath)
+    else:
+        import certifi
+
+        context.load_verify_locations(cafile=certifi.where())
+    return context

@@ -15,6 +15,7 @@ the resolver never sees: the scheme, userinfo and IP-literal hosts.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import socket
@@ -29,6 +30,11 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 ALLOWED_SCHEMES = frozenset({"http", "https"})
+# Decisions are pure functions of the URL or address and of the exempt networks (fixed per policy), so
+# they are memoised: a check vets each link in the filter stage and again on its first hop, and the links
+# of a page share a few hosts. Bounded so a long-running bot's memory stays flat (~1 KB an entry).
+VETTED_CACHE_SIZE = 4096
+ADDRESS_CACHE_SIZE = 1024
 
 _v4 = ipaddress.IPv4Network
 _v6 = ipaddress.IPv6Network
@@ -155,12 +161,18 @@ class AddressPolicy:
 
     def __init__(self, allow_networks: Iterable[IPNetwork] = ()) -> None:
         self.allow_networks: tuple[IPNetwork, ...] = tuple(allow_networks)
+        self._blocked_reason = functools.lru_cache(maxsize=ADDRESS_CACHE_SIZE)(self._decide_address)
+        self._vetted = functools.lru_cache(maxsize=VETTED_CACHE_SIZE)(self._vet)
+        self._host_error = functools.lru_cache(maxsize=ADDRESS_CACHE_SIZE)(self._vet_host)
 
     def blocked_reason(self, ip: str | IPAddress) -> str | None:
         """Why ``ip`` is refused (``"loopback"``, ``"private (RFC 1918)"``, ...), or None when allowed.
 
         Text that is not an IP address is refused ("not an IP address").
         """
+        return self._blocked_reason(ip)
+
+    def _decide_address(self, ip: str | IPAddress) -> str | None:
         address = parse_ip(ip)
         if address is None:
             return "not an IP address"
@@ -205,6 +217,9 @@ class AddressPolicy:
 
     def vetted(self, url: str) -> httpx.URL | FetchError:
         """:meth:`vet_url`, returning the parsed URL (what the client then requests) when it passes."""
+        return self._vetted(url)
+
+    def _vet(self, url: str) -> httpx.URL | FetchError:
         try:
             parsed = httpx.URL(url)
             # A second parser must agree there is no userinfo: a disagreement between URL parsers
@@ -228,6 +243,12 @@ class AddressPolicy:
         host = parsed.host
         if not host:
             return FetchError(FetchErrorKind.INVALID_URL, "the URL has no host")
+        error = self._host_error(host)
+        return parsed if error is None else error
+
+    def _vet_host(self, host: str) -> FetchError | None:
+        """What is wrong with ``host`` (an IP literal the policy refuses, or a broken IPv6 literal), or
+        None; host names are judged after resolution. Memoised per host in :attr:`_host_error`."""
         address = parse_ip(host)
         if address is None and ":" in host:
             # aiohttp treats any host with a colon as an IPv6 literal and skips the resolver.
@@ -236,7 +257,7 @@ class AddressPolicy:
             reason = self.blocked_reason(address)
             if reason is not None:
                 return FetchError(FetchErrorKind.BLOCKED_ADDRESS, blocked_message(str(address), reason))
-        return parsed
+        return None
 
     def _exempt(self, address: IPAddress) -> bool:
         return any(address.version == net.version and address in net for net in self.allow_networks)
