@@ -105,6 +105,8 @@ class Engine:
         self.backlinks = BacklinkRegistry(store, self.policy)
         self._verifier = BacklinkVerifier(self._fetcher, self._extractor, self._robots, self._checker)
         self.now = now
+        # Writes that a report does not wait for (run summaries); awaited by flush() and aclose().
+        self._pending_writes: set[asyncio.Task[None]] = set()
 
     # Built (and their modules imported) on first access; plain attributes after that, so callers and
     # tests may read or replace them as before.
@@ -156,7 +158,13 @@ class Engine:
             return cls(settings, store, client)
         return cls(settings, store, client, now=now)
 
+    async def flush(self) -> None:
+        """Wait for the background writes (run summaries) started by earlier checks."""
+        while self._pending_writes:
+            await asyncio.gather(*list(self._pending_writes))
+
     async def aclose(self) -> None:
+        await self.flush()
         await self.client.aclose()
         await self.store.aclose()
 
@@ -212,7 +220,11 @@ class Engine:
             duration_s=round(self._clock() - started, 3),
         )
         notify(Progress("done", len(checks), len(checks)))
-        await self._save_run(report)
+        # The summary is history, not part of the answer: a /linkcheck must not wait for it behind a long
+        # write (a 100,000-row import holds the store's writer for seconds).
+        task = asyncio.create_task(self._save_run(report))
+        self._pending_writes.add(task)
+        task.add_done_callback(self._pending_writes.discard)
         return report
 
     async def _check_links(

@@ -3,9 +3,11 @@ real local HTTP servers on loopback addresses."""
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from bot.config import FetchSettings, Limits, Settings, Timeout
 from bot.engine import Engine, InputError, Progress
 from bot.models import InboundVerdict, Report, Verdict
 from bot.net.resolver import StaticResolver
+from bot.storage import Tx
 from tests.support.site import LocalSite
 
 LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
@@ -251,6 +254,7 @@ async def test_run_summaries_keep_problems_not_every_ok_link(
 ) -> None:
     serve_link_farm(site, partner)
     await engine.check(site.url("/resources"))
+    await engine.flush()  # the run summary is written in the background
     runs = await engine.store.find("runs")
     assert len(runs) == 1
     problems = {p["url"] for p in runs[0]["problems"]}
@@ -310,3 +314,27 @@ async def test_the_filter_stage_and_the_client_share_one_address_policy(engine: 
     # Each link is vetted by the filter and again on its first hop; one policy means one memo of it.
     assert engine.policy is engine.client.policy
     assert engine.policy.vet_url("http://169.254.169.254/") is not None  # still the policy it was
+
+
+async def test_a_check_answers_while_a_long_write_holds_the_store(engine: Engine, site: LocalSite) -> None:
+    """/linkcheck during a big import: neither its reads nor its run summary wait for the import's write."""
+    site.html("/", '<a href="/a">a</a>')
+    site.html("/a", "<p>a</p>")
+    inside, release = threading.Event(), threading.Event()
+
+    def long_write(tx: Tx) -> None:
+        tx.insert("imports", {"rows": 100_000})
+        inside.set()
+        release.wait(20)
+
+    writer = asyncio.create_task(engine.store.transact(long_write))
+    try:
+        assert await asyncio.to_thread(inside.wait, 10)
+        report = await asyncio.wait_for(engine.check(site.url("/")), timeout=10)
+        assert report.verdict_counts()["ok"] == 1
+        assert not writer.done()  # the check finished while the write was still in progress
+    finally:
+        release.set()
+        await writer
+    await engine.flush()
+    assert len(await engine.store.find("runs")) == 1
