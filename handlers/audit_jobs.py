@@ -40,7 +40,7 @@ from bot.errors import InputError
 from bot.prune import Reason
 from bot.storage import Tx, new_doc_id
 from bot.urls import url_registrable_domain
-from handlers.actions.prune_buttons import ButtonClick, foreign_click_refusal, is_admin
+from handlers.actions.prune_buttons import ButtonClick, foreign_click_refusal, is_admin, reply_in_thread
 from handlers.commands.check_job import Respond, Throttle, respond_ephemeral
 from handlers.commands.parsing import HELP_HINT
 from handlers.services import Services, full_engine
@@ -359,22 +359,4 @@ async def _propose(
         skipped=len(allowed) - len(touched),
         left_to_others=len(owners) - len(allowed),
     )
-    await _tell_channel(click, client, respond, text)
-
-
-async def _tell_channel(click: ButtonClick, client: AsyncWebClient, respond: Respond, text: str) -> None:
-    """In the audit message's thread, so the team sees what was proposed; privately when that fails."""
-    if click.channel_id and click.message_ts and not click.is_ephemeral:
-        try:
-            await client.chat_postMessage(
-                channel=click.channel_id,
-                thread_ts=click.thread_ts or click.message_ts,
-                text=text,
-                blocks=build_notice_blocks(text),
-                unfurl_links=False,
-                unfurl_media=False,
-            )
-            return
-        except SlackApiError as exc:
-            logger.warning("could not answer Propose prunes in the thread: %s", exc.response.get("error"))
-    await respond_ephemeral(respond, text=text, blocks=build_notice_blocks(text))
+    await reply_in_thread(click, client, respond, text)

@@ -238,6 +238,12 @@ async def _tell_owner(
         f"{mention(agreement.owner)}: #{escape(agreement.id)} {escape(agreement.partner_name)} was pruned by "
         f"{mention(click.user_id)}; {what}"
     )
+    await reply_in_thread(click, client, respond, text)
+
+
+async def reply_in_thread(click: ButtonClick, client: AsyncWebClient, respond: Respond, text: str) -> None:
+    """Answer in the clicked message's thread, so the team sees it; privately when the thread cannot
+    take it (an ephemeral message, the bot removed from the channel, ...)."""
     if click.channel_id and click.message_ts and not click.is_ephemeral:
         try:
             await client.chat_postMessage(
@@ -250,7 +256,7 @@ async def _tell_owner(
             )
             return
         except SlackApiError as exc:
-            logger.warning("could not tell the owner in the thread: %s", exc.response.get("error"))
+            logger.warning("could not answer in the thread: %s", exc.response.get("error"))
     await respond_ephemeral(respond, text=text, blocks=build_notice_blocks(text))
 
 
