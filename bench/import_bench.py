@@ -17,7 +17,8 @@ sleeps 10 ms and records how late it wakes (the loop's lag), plus ``Engine.check
 HTTP server started every 250 ms (what ``/linkcheck`` does), and reports the worst lag and check times.
 
 Targets (issue 5): under 10 s and 500 MB for 100,000 rows; ``/linkcheck`` answering within 1 s while an
-import runs. Figures go to docs/benchmarks.md, "Importing 100,000 backlinks". Not a test: it takes tens of seconds.
+import runs. Figures go to docs/benchmarks.md, "Importing 100,000 backlinks". Not a test: it takes tens
+of seconds.
 """
 
 from __future__ import annotations

@@ -130,3 +130,15 @@ def test_usage_errors_exit_2() -> None:
     )
     assert proc.returncode == 2
     assert "url" in proc.stderr
+
+
+def test_check_does_not_load_the_other_commands_modules() -> None:
+    """Start-up is part of every `linkpact check`: agreements, audit and import stay unimported."""
+    code = (
+        "import sys; from bot.cli import build_parser, named_command; argv = ['check', 'http://x.test/'];"
+        "build_parser(named_command(argv)).parse_args(argv);"
+        "print(sorted(m for m in sys.modules if m.startswith(('bot.audit', 'bot.imports', 'bot.cli_'))))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=CLI_TIMEOUT_S)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
