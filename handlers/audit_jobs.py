@@ -40,10 +40,10 @@ from bot.errors import InputError
 from bot.prune import Reason
 from bot.storage import Tx, new_doc_id
 from bot.urls import url_registrable_domain
-from handlers.actions.prune_buttons import ButtonClick, foreign_click_refusal, is_admin, reply_in_thread
+from handlers.actions.prune_buttons import ButtonClick, engine_for_click, is_admin, reply_in_thread
 from handlers.commands.check_job import Respond, Throttle, respond_ephemeral
 from handlers.commands.parsing import HELP_HINT
-from handlers.services import Services, full_engine
+from handlers.services import Services
 from handlers.slack_errors import NOT_IN_CHANNEL_ERRORS, describe_failure
 from handlers.views.audit_blocks import (
     audit_progress_text,
@@ -303,13 +303,8 @@ async def run_propose_prunes(
 ) -> None:
     """Handle one click on **Propose prunes** (value: the audit's id); never raises."""
     try:
-        refusal = await foreign_click_refusal(click, services, client)
-        if refusal is not None:
-            await respond_ephemeral(respond, text=refusal, blocks=build_error_blocks(refusal))
-            return
-        engine = full_engine(services)
+        engine = await engine_for_click(click, services, client, respond, unavailable=NO_AUDIT)
         if engine is None:
-            await respond_ephemeral(respond, text=NO_AUDIT, blocks=build_error_blocks(NO_AUDIT))
             return
         await _propose(click, engine, services, client, respond)
     except Exception as exc:

@@ -116,18 +116,28 @@ async def handle_prune_button(
     )
 
 
+async def engine_for_click(
+    click: ButtonClick, services: Services, client: AsyncWebClient, respond: Respond, *, unavailable: str
+) -> Engine | None:
+    """The engine to act with, or None after telling the clicker why not: a click from another
+    workspace or app is refused, and so is one when the bot runs without the full engine."""
+    refusal = await foreign_click_refusal(click, services, client)
+    if refusal is not None:
+        await respond_ephemeral(respond, text=refusal, blocks=build_error_blocks(refusal))
+        return None
+    engine = full_engine(services)
+    if engine is None:
+        await respond_ephemeral(respond, text=unavailable, blocks=build_error_blocks(unavailable))
+    return engine
+
+
 async def run_prune_button(
     click: ButtonClick, *, services: Services, client: AsyncWebClient, respond: Respond
 ) -> None:
     """Handle one click end to end; never raises (failures are logged and told to the clicker)."""
     try:
-        refusal = await foreign_click_refusal(click, services, client)
-        if refusal is not None:
-            await respond_ephemeral(respond, text=refusal, blocks=build_error_blocks(refusal))
-            return
-        engine = full_engine(services)
+        engine = await engine_for_click(click, services, client, respond, unavailable=NO_MONITORING)
         if engine is None:
-            await respond_ephemeral(respond, text=NO_MONITORING, blocks=build_error_blocks(NO_MONITORING))
             return
         if click.action_id == RECHECK_PROPOSAL_ACTION:
             await _recheck(click, engine, services, client, respond)
