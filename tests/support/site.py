@@ -6,12 +6,12 @@ of the code under test. Routes are aiohttp handlers; ``hits`` records every requ
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
+
+from tests.support.server import ThreadedServer, serve_in_thread
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -31,9 +31,7 @@ class LocalSite:
     _routes: dict[str, Handler] = field(default_factory=dict)
     # Serves paths with no route of their own (default: 404).
     fallback: Handler | None = None
-    _loop: asyncio.AbstractEventLoop | None = None
-    _thread: threading.Thread | None = None
-    _runner: web.AppRunner | None = None
+    _server: ThreadedServer | None = None
 
     # -- routes -------------------------------------------------------------------------------------
     def route(self, path: str, handler: Handler) -> None:
@@ -78,39 +76,19 @@ class LocalSite:
             return web.Response(status=404, text="not found")
         return await handler(request)
 
+    def _make_app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        return app
+
     def start(self) -> LocalSite:
-        ready = threading.Event()
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            asyncio.set_event_loop(loop)
-            app = web.Application()
-            app.router.add_route("*", "/{tail:.*}", self._dispatch)
-            runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
-            loop.run_until_complete(runner.setup())
-            site = web.TCPSite(runner, self.host, self.port)
-            loop.run_until_complete(site.start())
-            server = site._server
-            assert server is not None and server.sockets  # type: ignore[union-attr]
-            self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-            self._runner = runner
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(runner.cleanup())
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name=f"LocalSite:{self.host}", daemon=True)
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("local site did not start")
+        self._server = serve_in_thread(self._make_app, self.host, self.port, name=f"LocalSite:{self.host}")
+        self.port = self._server.port
         return self
 
     def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
+        if self._server is not None:
+            self._server.stop()
 
     def __enter__(self) -> LocalSite:
         return self.start()

@@ -29,6 +29,8 @@ from urllib.parse import parse_qsl, urlencode
 
 from aiohttp import WSMsgType, web
 
+from tests.support.server import ThreadedServer, serve_in_thread
+
 RESPONSE_URL_METHOD = "response_url"
 UPLOAD_METHOD = "upload"
 DOWNLOAD_METHOD = "download"  # a GET of a shared file's url_private_download
@@ -134,7 +136,7 @@ class SlackApiStandIn:
     _views: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _socket: web.WebSocketResponse | None = None
     _loop: asyncio.AbstractEventLoop | None = None
-    _thread: threading.Thread | None = None
+    _server: ThreadedServer | None = None
 
     # -- addresses ----------------------------------------------------------------------------------
     @property
@@ -413,41 +415,25 @@ class SlackApiStandIn:
         self._record(ApiCall(RESPONSE_URL_METHOD, params, dict(request.headers), request.path, body))
         return web.Response(text="ok")
 
+    def _make_app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/api/{method}", self._api)
+        app.router.add_get("/api/{method}", self._api)
+        app.router.add_post("/upload/{file_id}", self._upload)
+        app.router.add_get("/files-pri/{file_id}/download/{name}", self._download)
+        app.router.add_post("/response_url/{name}", self._response_url)
+        app.router.add_get("/socket-mode", self._socket_mode)
+        return app
+
     def start(self) -> SlackApiStandIn:
-        ready = threading.Event()
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            asyncio.set_event_loop(loop)
-            app = web.Application()
-            app.router.add_post("/api/{method}", self._api)
-            app.router.add_get("/api/{method}", self._api)
-            app.router.add_post("/upload/{file_id}", self._upload)
-            app.router.add_get("/files-pri/{file_id}/download/{name}", self._download)
-            app.router.add_post("/response_url/{name}", self._response_url)
-            app.router.add_get("/socket-mode", self._socket_mode)
-            runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=1)
-            loop.run_until_complete(runner.setup())
-            site = web.TCPSite(runner, self.host, self.port)
-            loop.run_until_complete(site.start())
-            self.port = int(runner.addresses[0][1])
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(runner.cleanup())
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="SlackApiStandIn", daemon=True)
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("the Slack stand-in did not start")
+        self._server = serve_in_thread(self._make_app, self.host, self.port, name="SlackApiStandIn")
+        self.port = self._server.port
+        self._loop = self._server.loop
         return self
 
     def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
+        if self._server is not None:
+            self._server.stop()
 
     def __enter__(self) -> SlackApiStandIn:
         return self.start()
