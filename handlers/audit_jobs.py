@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from slack_sdk.errors import SlackApiError
@@ -41,7 +40,13 @@ from bot.prune import Reason
 from bot.storage import Tx, new_doc_id
 from bot.urls import url_registrable_domain
 from handlers.actions.prune_buttons import ButtonClick, engine_for_click, is_admin, reply_in_thread
-from handlers.commands.check_job import Respond, Throttle, respond_ephemeral
+from handlers.commands.check_job import (
+    Respond,
+    Throttle,
+    attach_csv_in_thread,
+    dated_csv_filename,
+    respond_ephemeral,
+)
 from handlers.commands.parsing import HELP_HINT
 from handlers.services import Services
 from handlers.slack_errors import NOT_IN_CHANNEL_ERRORS, describe_failure
@@ -252,30 +257,22 @@ async def _deliver(
         report, audit_id=audit_id, requested_by=job.user_id, csv_attached=True, prune_candidates=candidates
     )
     await message.update(text=text, blocks=blocks)
-    try:
-        await client.files_upload_v2(
-            channel=message.channel,
-            thread_ts=message.ts,
-            filename=audit_csv_filename(report),
-            title=f"Link-profile audit of {report.domain}: findings, pairs, cycles",
-            content=findings_csv(report),
-            initial_comment="Every finding, reciprocal pair and three-way cycle of this audit, as CSV.",
-        )
-    except Exception as exc:
-        # The result is in the channel; only the attachment is missing, so say just that.
-        logger.exception("attaching the audit CSV of %s failed", report.domain)
-        why = f"The audit is posted, but its CSV could not be attached: {describe_failure(exc)}"
-        await respond_ephemeral(respond, text=why, blocks=build_error_blocks(why))
+    await attach_csv_in_thread(
+        client,
+        respond,
+        channel=message.channel,
+        thread_ts=message.ts,
+        filename=audit_csv_filename(report),
+        title=f"Link-profile audit of {report.domain}: findings, pairs, cycles",
+        content=findings_csv(report),
+        comment="Every finding, reciprocal pair and three-way cycle of this audit, as CSV.",
+        what="audit",
+    )
 
 
 def audit_csv_filename(report: AuditReport) -> str:
     """``linkpact-audit-<domain>-<YYYY-MM-DD>.csv`` (the day the audit started)."""
-    safe = "".join(c if c.isalnum() or c in ".-" else "-" for c in report.domain) or "site"
-    try:
-        day = date.fromisoformat(report.started_at[:10])
-    except ValueError:
-        day = date.today()
-    return f"linkpact-audit-{safe}-{day.isoformat()}.csv"
+    return dated_csv_filename("linkpact-audit", report.domain or "site", report.started_at)
 
 
 async def _note_stopped(message: AuditMessage | None, job: AuditJob) -> None:

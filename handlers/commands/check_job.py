@@ -237,32 +237,63 @@ async def _deliver(
     await message.update(text=build_report_text(report), blocks=blocks)
     if not truncated:
         return
+    await attach_csv_in_thread(
+        client,
+        respond,
+        channel=message.channel_id,
+        thread_ts=message.ts,
+        filename=csv_filename(report),
+        title=f"Every link on {report.page.url}",
+        content=report_csv(report),
+        comment="The full list of links (outbound and tracked backlinks) as CSV.",
+        what="report",
+    )
+
+
+async def attach_csv_in_thread(
+    client: AsyncWebClient,
+    respond: Respond,
+    *,
+    channel: str | None,
+    thread_ts: str | None,
+    filename: str,
+    title: str,
+    content: str,
+    comment: str,
+    what: str,
+) -> None:
+    """Upload a CSV into the thread of a message already posted; when that fails, only the attachment is
+    missing, so the requester is told just that (privately) and the traceback goes to the log."""
     try:
         await client.files_upload_v2(
-            channel=message.channel_id,
-            thread_ts=message.ts,
-            filename=csv_filename(report),
-            title=f"Every link on {report.page.url}",
-            content=report_csv(report),
-            initial_comment="The full list of links (outbound and tracked backlinks) as CSV.",
+            channel=channel,
+            thread_ts=thread_ts,
+            filename=filename,
+            title=title,
+            content=content,
+            initial_comment=comment,
         )
     except Exception as exc:
-        # The report itself is in the channel; only the attachment is missing, so say just that.
-        logger.exception("attaching the CSV of %s failed", job.url)
-        why = f"The report is posted, but its CSV could not be attached: {describe_failure(exc)}"
+        logger.exception("attaching %s failed", filename)
+        why = f"The {what} is posted, but its CSV could not be attached: {describe_failure(exc)}"
         await respond_ephemeral(respond, text=why, blocks=build_error_blocks(why))
 
 
 def csv_filename(report: Report) -> str:
     """``linkpact-<host>-<YYYY-MM-DD>.csv`` (host with characters unsafe in file names replaced; the day
     the check started)."""
-    host = urlsplit(report.page.url).hostname or "page"
-    safe = "".join(c if c.isalnum() or c in ".-" else "-" for c in host)
+    return dated_csv_filename("linkpact", urlsplit(report.page.url).hostname or "page", report.started_at)
+
+
+def dated_csv_filename(prefix: str, name: str, started_at: str) -> str:
+    """``<prefix>-<name>-<YYYY-MM-DD>.csv``: ``name`` with characters unsafe in file names replaced, the
+    day from ``started_at`` (ISO 8601; today when it is not a date)."""
+    safe = "".join(c if c.isalnum() or c in ".-" else "-" for c in name)
     try:
-        day = date.fromisoformat(report.started_at[:10])
+        day = date.fromisoformat(started_at[:10])
     except ValueError:
         day = date.today()
-    return f"linkpact-{safe}-{day.isoformat()}.csv"
+    return f"{prefix}-{safe}-{day.isoformat()}.csv"
 
 
 async def _settle_quietly(message: ReportMessage) -> None:
