@@ -37,7 +37,7 @@ DEFAULT_MAX_RETRY_AFTER_S = 30.0
 # failure (a reset, one bad upstream behind a 502) without making a person wait for a link that stays
 # down. A longer pause rarely changes the answer and only delays the report: two retries at 0.5 s and
 # 1 s added 1.5 s to a 1,000-link check (docs/benchmarks.md). A longer outage is for loss confirmation
-# to judge (tracked links count as lost only after failing on checks hours apart, bot.confirm).
+# to judge (tracked links count as lost only after failing on checks hours apart, bot.backlinks.confirm).
 DEFAULT_RETRIES = 1
 DEFAULT_RETRY_BACKOFF_S = 0.1
 DEFAULT_DB_PATH = "./linkpact.json"
@@ -58,7 +58,7 @@ DEFAULT_PRUNE_SNOOZE_DAYS = 30
 # Seed 001, step 8: "Annually, review your reciprocal links against your qualification criteria".
 DEFAULT_REVIEW_EVERY_DAYS = 365
 # A partner page with this many distinct external links has become a links page (the same threshold as
-# the qualification hint, bot.qualify.LINKS_PAGE_MIN_EXTERNAL_LINKS).
+# the qualification hint, bot.agreements.qualify.LINKS_PAGE_MIN_EXTERNAL_LINKS).
 DEFAULT_LINKS_PAGE_MIN_EXTERNAL = 30
 # A relevance score (1-5, set when the partnership was qualified) at or below this is proposed for pruning.
 DEFAULT_MIN_RELEVANCE_SCORE = 1

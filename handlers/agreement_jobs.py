@@ -21,9 +21,9 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import Block
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.agreements import Agreement, AgreementInput, Direction
+from bot.agreements.model import Agreement, AgreementInput, Direction
+from bot.agreements.qualify import QualificationHints, qualification_hints
 from bot.errors import InputError
-from bot.qualify import QualificationHints, qualification_hints
 from bot.urls import url_registrable_domain
 from handlers.slack_errors import NOT_IN_CHANNEL_ERRORS, describe_failure
 from handlers.views.agreement_blocks import (

@@ -123,7 +123,7 @@ def run_server(*, port: int, host: str = DEFAULT_HOST) -> int:
 
 async def _serve(settings: Settings, slack: SlackSettings, *, host: str, port: int) -> int:
     from bot.engine import Engine  # the engine pulls in the HTTP stack; keep `linkpact --help` light
-    from bot.storage import StorageError
+    from bot.store import StorageError
     from handlers.scheduler import MonitoringScheduler
 
     try:

@@ -11,7 +11,8 @@ time per workspace (:attr:`handlers.services.Services.audit_slots`).
 result is posted, the audit's prune reasons (:func:`bot.audit.prune_reasons`: agreement id -> the
 findings' reason codes and summaries) are stored in the :data:`AUDITS_TABLE` table under a new id, and
 that id is the button's value. A click reads them back and opens the proposals with
-:meth:`bot.prune.PruneBook.propose_pinned`, which is exactly what :func:`bot.audit.propose_prunes` does
+:meth:`bot.monitoring.prune.PruneBook.propose_pinned`, which is exactly what :func:`bot.audit.propose_prunes`
+does
 with a report in hand. So a click works after a restart, costs no second crawl, and proposes what the
 people in the channel saw (not what a re-run would find today). The last :data:`MAX_STORED_AUDITS`
 audits are kept; an older button says to run the audit again.
@@ -34,10 +35,10 @@ from slack_sdk.models.blocks import Block
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.audit import AuditReport, audit_site, findings_csv, prune_reasons
-from bot.backlinks import validate_user_url
+from bot.backlinks.registry import validate_user_url
 from bot.errors import InputError
-from bot.prune import Reason
-from bot.storage import Tx, new_doc_id
+from bot.monitoring.prune import Reason
+from bot.store import Tx, new_doc_id
 from bot.urls import url_registrable_domain
 from handlers.actions.prune_buttons import ButtonClick, engine_for_click, is_admin, reply_in_thread
 from handlers.commands.check_job import (

@@ -1,7 +1,8 @@
 """Posting the weekly digest to Slack: exactly once per period and channel, and caught up after downtime.
 
 :func:`post_digest` posts the channel message to each configured channel the ledger
-(:class:`bot.digest.DigestLedger`) does not list yet for the period, and records it right after that
+(:class:`bot.monitoring.digest.DigestLedger`)
+does not list yet for the period, and records it right after that
 channel's message is accepted, so a crash between two channels never posts twice to the first. The thread
 (the rest of long lists, more proposals, the CSV, the trend chart) follows; a failure there is logged and
 does not post the digest again, because a second copy in the channel is worse than a missing attachment.
@@ -30,8 +31,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.config import ConfigError, DigestSettings, SlackSettings, slack_settings_from_env
-from bot.digest import Digest, DigestLedger, build_digest, trend_chart_png
-from bot.monitor import iso_week
+from bot.monitoring.digest import Digest, DigestLedger, build_digest, trend_chart_png
+from bot.monitoring.recheck import iso_week
 from handlers.commands.check_job import describe_failure
 from handlers.views.digest_blocks import DigestMessages, chart_filename, csv_filename, plan_digest
 

@@ -28,7 +28,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import Block
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.backlinks import BACKLINKS_TABLE
+from bot.backlinks.registry import BACKLINKS_TABLE
 from bot.errors import InputError
 from bot.imports import ImportSummary, import_backlinks
 from handlers.commands.check_job import Respond, respond_ephemeral

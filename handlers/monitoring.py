@@ -19,8 +19,8 @@ from bot.config import SlackSettings
 
 if TYPE_CHECKING:
     from bot.engine import Engine
-    from bot.monitor import RecheckSummary
-    from bot.prune import PruneProposal
+    from bot.monitoring.prune import PruneProposal
+    from bot.monitoring.recheck import RecheckSummary
 
 logger = logging.getLogger(__name__)
 

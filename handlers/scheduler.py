@@ -34,7 +34,7 @@ from handlers.monitoring import MonitoringState, recheck_all
 
 if TYPE_CHECKING:
     from bot.engine import Engine
-    from bot.monitor import RecheckSummary
+    from bot.monitoring.recheck import RecheckSummary
 
 logger = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from bot.agreements import (
+from bot.agreements.model import (
     Agreement,
     AgreementInput,
     AgreementInputError,

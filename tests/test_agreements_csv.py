@@ -15,16 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.agreements import (
-    Agreement,
-    AgreementInput,
-    AgreementKind,
-    Direction,
-    ExpectedRel,
-    LinkHealth,
-    LinkInput,
-)
-from bot.agreements_csv import (
+from bot.agreements.csvfile import (
     COLUMNS,
     LINKODY_COLUMNS,
     CsvImportError,
@@ -36,6 +27,15 @@ from bot.agreements_csv import (
     read_csv,
     unneutralise_cell,
     validate_import,
+)
+from bot.agreements.model import (
+    Agreement,
+    AgreementInput,
+    AgreementKind,
+    Direction,
+    ExpectedRel,
+    LinkHealth,
+    LinkInput,
 )
 from bot.config import Settings
 from bot.engine import Engine

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from bot.agreements import AgreementInput, LinkInput
+from bot.agreements.model import AgreementInput, LinkInput
 from bot.audit import (
     AuditReport,
     AuditSettings,
@@ -38,7 +38,7 @@ from bot.audit.sitemap import SitemapKind, gunzip_capped, parse_sitemap
 from bot.engine import Engine
 from bot.errors import InputError
 from bot.models import InboundResult, InboundVerdict
-from bot.prune import Outcome, ProposalStatus
+from bot.monitoring.prune import Outcome, ProposalStatus
 from tests.support.clock import Clock
 from tests.support.site import Handler, LocalSite
 from tests.test_cli import run_cli

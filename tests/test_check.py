@@ -10,8 +10,8 @@ from email.utils import format_datetime
 import pytest
 from aiohttp import web
 
-from bot.check import LinkChecker, classify, is_bot_wall, retry_after_s
 from bot.config import Limits
+from bot.linkcheck.check import LinkChecker, classify, is_bot_wall, retry_after_s
 from bot.models import FetchError, FetchErrorKind, FetchResult, Hop, LinkCheck, Verdict
 from bot.net.client import HttpClient
 from bot.net.resolver import StaticResolver

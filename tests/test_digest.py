@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from bot.agreements import AgreementInput, LinkInput
-from bot.digest import (
+from bot.agreements.model import AgreementInput, LinkInput
+from bot.engine import Engine
+from bot.monitoring.digest import (
     DigestLedger,
     build_digest,
     digest_to_json,
@@ -11,7 +12,6 @@ from bot.digest import (
     sparkline,
     trend_chart_png,
 )
-from bot.engine import Engine
 from tests.support.clock import Clock
 from tests.support.site import LocalSite
 from tests.test_agreements import exchange, main_link, page

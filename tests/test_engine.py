@@ -18,7 +18,7 @@ from bot.config import FetchSettings, Limits, Settings, Timeout
 from bot.engine import Engine, InputError, Progress
 from bot.models import InboundVerdict, Report, Verdict
 from bot.net.resolver import StaticResolver
-from bot.storage import Tx
+from bot.store import Tx
 from tests.support.site import LocalSite
 
 LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
@@ -264,7 +264,7 @@ async def test_run_summaries_keep_problems_not_every_ok_link(
     assert all(p["verdict"] in (Verdict.BROKEN.value, Verdict.UNKNOWN.value) for p in runs[0]["problems"])
 
 
-LAZY_MODULES = ("bot.agreement_service", "bot.monitor", "bot.prune")
+LAZY_MODULES = ("bot.agreements.service", "bot.monitoring.recheck", "bot.monitoring.prune")
 
 
 def test_a_check_never_imports_agreements_monitoring_or_pruning(tmp_path: Path, site: LocalSite) -> None:
@@ -297,9 +297,9 @@ asyncio.run(main())
 
 
 async def test_agreements_monitor_and_prune_are_built_once_on_first_use(engine: Engine) -> None:
-    from bot.agreement_service import AgreementService
-    from bot.monitor import Monitor
-    from bot.prune import PruneBook
+    from bot.agreements.service import AgreementService
+    from bot.monitoring.prune import PruneBook
+    from bot.monitoring.recheck import Monitor
 
     assert isinstance(engine.monitor, Monitor) and engine.monitor is engine.monitor
     assert isinstance(engine.prune, PruneBook)

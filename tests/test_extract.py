@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from bot.extract import (
+from bot.linkcheck.extract import (
     decode_html,
     extract_page,
     parse_link_header,
@@ -162,7 +162,7 @@ def test_unclosed_and_misnested_links_follow_the_html_parser() -> None:
 def test_deep_nesting_is_bounded(caplog: pytest.LogCaptureFixture) -> None:
     html = "<a href=/before>before</a>" + "<div>" * 60_000 + "<a href=/deep>deep</a>"
     started = time.process_time()
-    with caplog.at_level(logging.WARNING, logger="bot.extract"):
+    with caplog.at_level(logging.WARNING, logger="bot.linkcheck.extract"):
         found = links(html)
     assert time.process_time() - started < 10  # unbounded, this takes minutes
     assert [link.href for link in found] == ["/before"]

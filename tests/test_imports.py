@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from bot.backlinks import BACKLINKS_TABLE
-from bot.cli_imports import FORMAT_NAMES, read_export
-from bot.cli_imports import MAX_IMPORT_BYTES as CLI_MAX_IMPORT_BYTES
+from bot.backlinks.registry import BACKLINKS_TABLE
+from bot.cli.imports import FORMAT_NAMES, read_export
+from bot.cli.imports import MAX_IMPORT_BYTES as CLI_MAX_IMPORT_BYTES
 from bot.config import Settings
 from bot.engine import Engine
 from bot.errors import InputError
@@ -35,7 +35,7 @@ from bot.imports import (
 from bot.imports.parsing import _PLAIN_URL, plain_link_key
 from bot.imports.values import parse_count, parse_date, parse_flag, parse_score
 from bot.net.policy import AddressPolicy
-from bot.storage_tinydb import TinyStore
+from bot.store.tinydb import TinyStore
 from bot.urls import link_key
 from tests.support.clock import Clock
 from tests.support.site import LocalSite

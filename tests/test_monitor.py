@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.changes import CHANGES_TABLE, Change, ChangeKind
+from bot.backlinks.changes import CHANGES_TABLE, Change, ChangeKind
 from bot.engine import Engine
 from tests.support.clock import Clock
 from tests.support.site import LocalSite

@@ -32,7 +32,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import pytest
 
-from bot.extract import extract_page
+from bot.linkcheck.extract import extract_page
 from bot.models import ExtractedPage, Placement
 from tests.support.shared import SHARED_DIR, shared_path
 

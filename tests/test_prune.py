@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.agreements import AgreementState, LinkHealth
-from bot.digest import build_digest
+from bot.agreements.model import AgreementState, LinkHealth
 from bot.engine import Engine
-from bot.prune import Outcome, ProposalStatus
+from bot.monitoring.digest import build_digest
+from bot.monitoring.prune import Outcome, ProposalStatus
 from tests.support.clock import Clock
 from tests.support.site import LocalSite
 from tests.test_agreements import exchange, main_link, page

@@ -9,11 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import FetchSettings, Settings
-from bot.engine import Engine
-from bot.errors import InputError
-from bot.models import Placement
-from bot.qualify import (
+from bot.agreements.qualify import (
     HIGH_RELEVANCE,
     LINKS_PAGE_MIN_EXTERNAL_LINKS,
     LOW_RELEVANCE,
@@ -23,6 +19,10 @@ from bot.qualify import (
     qualification_hints,
     relevance_score,
 )
+from bot.config import FetchSettings, Settings
+from bot.engine import Engine
+from bot.errors import InputError
+from bot.models import Placement
 from tests.support.site import LocalSite
 
 LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)

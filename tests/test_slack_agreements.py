@@ -22,7 +22,7 @@ import yaml
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
-from bot.agreements import AgreementInput, AgreementState, LinkHealth, LinkInput
+from bot.agreements.model import AgreementInput, AgreementState, LinkHealth, LinkInput
 from bot.config import FetchSettings, Limits, Settings, SlackSettings, Timeout
 from bot.engine import Engine
 from bot.errors import InputError

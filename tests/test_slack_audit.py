@@ -19,13 +19,13 @@ from pathlib import Path
 import pytest
 from slack_bolt.async_app import AsyncApp
 
-from bot.agreements import AgreementInput, LinkInput
+from bot.agreements.model import AgreementInput, LinkInput
 from bot.audit import AuditReport
 from bot.config import SlackSettings
-from bot.digest import build_digest
 from bot.engine import Engine
 from bot.errors import InputError
-from bot.prune import ProposalStatus
+from bot.monitoring.digest import build_digest
+from bot.monitoring.prune import ProposalStatus
 from handlers import audit_jobs
 from handlers.app import build_app
 from handlers.audit_jobs import AUDITS_TABLE

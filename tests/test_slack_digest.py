@@ -17,9 +17,9 @@ import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import ConfigError, DigestSettings, Settings, slack_settings_from_env
-from bot.digest import AgreementDue, Digest, DigestLedger, DigestLink, TrendPoint, build_digest
 from bot.engine import Engine
-from bot.prune import ProposalStatus, PruneProposal, Reason
+from bot.monitoring.digest import AgreementDue, Digest, DigestLedger, DigestLink, TrendPoint, build_digest
+from bot.monitoring.prune import ProposalStatus, PruneProposal, Reason
 from handlers.digest import latest_scheduled, post_digest, post_digest_from_cli, run_digest_job
 from handlers.views.digest_blocks import (
     APPROVE_PRUNE_ACTION,

@@ -27,7 +27,7 @@ import pytest
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 
-from bot.backlinks import BACKLINKS_TABLE
+from bot.backlinks.registry import BACKLINKS_TABLE
 from bot.config import SlackSettings
 from bot.engine import Engine
 from bot.errors import InputError

@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 from slack_bolt.async_app import AsyncApp
 
-from bot.agreements import AgreementState, LinkInput
+from bot.agreements.model import AgreementState, LinkInput
 from bot.config import SlackSettings
-from bot.digest import DigestLedger, build_digest
 from bot.engine import Engine
 from bot.errors import InputError
-from bot.prune import ProposalStatus, PruneProposal
+from bot.monitoring.digest import DigestLedger, build_digest
+from bot.monitoring.prune import ProposalStatus, PruneProposal
 from handlers.app import build_app
 from handlers.commands.parsing import PreviewDigest, RecheckNow, parse_linkcheck_text
 from handlers.digest import post_digest

@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 from tinydb import TinyDB
 
-from bot.storage import ConflictError, StorageError, Tx, open_store
-from bot.storage_tinydb import AtomicJSONStorage, TinyStore
+from bot.store import ConflictError, StorageError, Tx, open_store
+from bot.store.tinydb import AtomicJSONStorage, TinyStore
 
 ROOT = Path(__file__).resolve().parents[1]
 # A subprocess that hangs (it never should) is killed after this, so the suite cannot hang with it.
@@ -502,7 +502,7 @@ async def test_writes_by_another_store_on_the_same_file_are_seen(db_path: Path) 
 # transaction would show as counter != rows). Prints n once the write returned, i.e. is durable.
 WRITER = """
 import asyncio, sys
-from bot.storage import open_store
+from bot.store import open_store
 
 async def main():
     store = open_store(sys.argv[1])
@@ -683,7 +683,7 @@ def test_threads_with_their_own_event_loops_lose_nothing(db_path: Path) -> None:
 
 PROCESS_WRITER = """
 import asyncio, sys
-from bot.storage import open_store
+from bot.store import open_store
 
 async def main():
     store = open_store(sys.argv[1])
@@ -717,7 +717,7 @@ def test_processes_writing_the_same_file_lose_nothing(
 
 MEASURE = """
 import asyncio, json, resource, sys, time
-from bot.storage import open_store
+from bot.store import open_store
 
 N = 100_000
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from bot.agreements.qualify import PageText, relevance_score
 from bot.audit.crawl import Clock, CrawlResult, Sleep, crawl_site
 from bot.audit.flags import AuditContext, all_findings, brand_terms_for
 from bot.audit.graph import build_graph, effective_links, reciprocal_pairs, three_way_cycles
@@ -17,18 +18,17 @@ from bot.audit.models import PartnerPage
 from bot.audit.partners import by_source, pages_to_read, read_partner_pages
 from bot.audit.report import AuditReport, Profile
 from bot.audit.settings import DEFAULT_MAX_PAGES, DEFAULT_TIME_LIMIT_S, AuditSettings
-from bot.backlinks import validate_user_url
+from bot.backlinks.registry import validate_user_url
 from bot.engine import Engine, Progress
 from bot.errors import InputError
 from bot.models import FetchErrorKind
-from bot.qualify import PageText, relevance_score
 from bot.urls import link_key, url_registrable_domain
 
 
 def parse_site(text: str) -> str:
     """The site URL in what a user typed: ``ours.example``, ``https://ours.example/`` or Slack's
     ``<https://ours.example|ours.example>``; a bare host gets ``https://``. Raises InputError."""
-    from bot.report import parse_user_url
+    from bot.linkcheck.report import parse_user_url
 
     url = parse_user_url(text)
     if "://" not in url:

@@ -27,13 +27,13 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from protego import Protego
 
+from bot.agreements.qualify import PageText, page_text
 from bot.audit.settings import AuditSettings
 from bot.audit.sitemap import SitemapKind, parse_sitemap
 from bot.engine import Engine, Progress
+from bot.linkcheck.pipeline import is_html
+from bot.linkcheck.robots import ROBOTS_MAX_BODY_BYTES
 from bot.models import ExtractedPage, FetchErrorKind, FetchResult, Placement
-from bot.pipeline import is_html
-from bot.qualify import PageText, page_text
-from bot.robots import ROBOTS_MAX_BODY_BYTES
 from bot.urls import FETCHABLE_SCHEMES, link_key, scheme_of, strip_fragment, url_registrable_domain
 
 logger = logging.getLogger(__name__)

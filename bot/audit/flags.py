@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import cached_property
 
-from bot.agreements import AgreementKind, Direction, normalise_anchor
+from bot.agreements.model import AgreementKind, Direction, normalise_anchor
 from bot.audit.crawl import CrawlResult, OutboundLink
 from bot.audit.knowledge import LINKING, Knowledge, KnownLink, LinkStatus
 from bot.audit.models import SEVERITY_ORDER, Finding, FindingCode, PartnerPage, ReciprocalPair, Severity

@@ -14,10 +14,10 @@ from datetime import date
 from enum import StrEnum
 from typing import Any
 
-from bot.agreements import AGREEMENTS_TABLE, Agreement, LinkHealth, PromisedLink, from_doc
-from bot.backlinks import BACKLINKS_TABLE
-from bot.changes import CHANGES_TABLE, ChangeKind
-from bot.storage import Store
+from bot.agreements.model import AGREEMENTS_TABLE, Agreement, LinkHealth, PromisedLink, from_doc
+from bot.backlinks.changes import CHANGES_TABLE, ChangeKind
+from bot.backlinks.registry import BACKLINKS_TABLE
+from bot.store import Store
 from bot.urls import link_key, url_registrable_domain
 
 

@@ -12,15 +12,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable
 
+from bot.agreements.qualify import PageText, page_text
 from bot.audit.knowledge import Knowledge, KnownLink, LinkStatus
 from bot.audit.models import PartnerPage, SeenLink
 from bot.audit.settings import AuditSettings
-from bot.check import classify
 from bot.engine import Engine, Progress
-from bot.inbound import best_occurrence
+from bot.linkcheck.check import classify
+from bot.linkcheck.inbound import best_occurrence
+from bot.linkcheck.pipeline import is_html, not_indexable_reasons
 from bot.models import ExtractedLink, ExtractedPage, FetchResult, Verdict
-from bot.pipeline import is_html, not_indexable_reasons
-from bot.qualify import PageText, page_text
 from bot.urls import FETCHABLE_SCHEMES, link_key, scheme_of, strip_fragment, url_registrable_domain
 
 # Statuses of a known link whose source page is worth reading: it links (or is said to link) somewhere.
@@ -168,7 +168,7 @@ def observed_status(link: KnownLink, page: PartnerPage | None, our_domain: str) 
     """A never-verified link (``unverified``) is settled by the audit's own read of its source page:
     ``live`` when the page links to the target's registrable domain, ``missing`` when it was read and
     does not. Every other status is the monitor's, which confirms losses over two checks
-    (bot.confirm), and is kept."""
+    (bot.backlinks.confirm), and is kept."""
     if link.status is not LinkStatus.UNVERIFIED or page is None or not page.readable:
         return link.status
     if link.target_domain == our_domain:

@@ -2,7 +2,8 @@
 
 Only findings that question a partnership itself lead to a proposal (:data:`PRUNE_CODES`); the others
 (a followed paid link, a footer placement, an anchor) are fixed by asking the partner, not by ending
-the agreement. Each proposal is opened through :meth:`bot.prune.PruneBook.propose_pinned`, for every
+the agreement. Each proposal is opened through :meth:`bot.monitoring.prune.PruneBook.propose_pinned`, for
+every
 agreement the finding concerns, with the reason code ``audit_<finding code>`` and the finding's summary.
 """
 
@@ -13,7 +14,7 @@ from collections import defaultdict
 from bot.audit.models import FindingCode
 from bot.audit.report import AuditReport
 from bot.engine import Engine
-from bot.prune import PruneProposal, Reason
+from bot.monitoring.prune import PruneProposal, Reason
 
 PRUNE_CODES = frozenset(
     {

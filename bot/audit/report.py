@@ -21,7 +21,7 @@ from bot.audit.models import (
     outbound_to_json,
 )
 from bot.audit.settings import AuditSettings
-from bot.report import neutralise_cell
+from bot.linkcheck.report import neutralise_cell
 
 AUDIT_JSON_VERSION = 1
 # Lines of evidence per finding, pairs and cycles shown in the terminal before "and N more".
@@ -250,7 +250,7 @@ CSV_COLUMNS = (
 def findings_csv(report: AuditReport) -> str:
     """Every finding, reciprocal pair and three-way cycle as CSV rows (``kind``: ``finding``,
     ``reciprocal_pair`` or ``cycle``); lists are space-separated, metrics a JSON object. Cells a
-    spreadsheet would run as a formula are neutralised (:func:`bot.report.neutralise_cell`)."""
+    spreadsheet would run as a formula are neutralised (:func:`bot.linkcheck.report.neutralise_cell`)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)

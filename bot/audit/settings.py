@@ -9,8 +9,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from bot.agreements.qualify import (
+    LINKS_PAGE_MIN_EXTERNAL_LINKS,
+    LINKS_PAGE_MIN_LINK_TEXT_SHARE,
+    LOW_RELEVANCE,
+)
 from bot.models import Placement
-from bot.qualify import LINKS_PAGE_MIN_EXTERNAL_LINKS, LINKS_PAGE_MIN_LINK_TEXT_SHARE, LOW_RELEVANCE
 
 # -- the crawl of our own site -------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """The export formats Linkpact reads, the header names each tool writes, and how a file's format is told.
 
 A format maps *fields* (``source``, ``target``, ``anchor``, ``nofollow``, ...) to the header names a tool
-uses for them, compared with :func:`bot.agreements_csv.header_key` (trimmed, case-folded, ``_`` as a
+uses for them, compared with :func:`bot.agreements.csvfile.header_key` (trimmed, case-folded, ``_`` as a
 space). :func:`detect` picks the format whose required fields are all present, preferring the one with
 the most of its *signature* columns (names only that tool writes). ``docs/imports.md`` lists where each
 name comes from and which were verified against real exports.
@@ -13,7 +13,7 @@ import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from bot.agreements_csv import header_key
+from bot.agreements.csvfile import header_key
 from bot.imports.values import DateOrder
 
 

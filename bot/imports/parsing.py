@@ -207,7 +207,8 @@ _Vetted = tuple[str | None, str, str]  # (skip reason or None, link key, registr
 
 
 def _vetter(policy: AddressPolicy, invalid: str, refused: str) -> Callable[[str], _Vetted]:
-    """A URL check with the same rules as :func:`bot.backlinks.validate_user_url` (http(s), the address
+    """A URL check with the same rules as :func:`bot.backlinks.registry.validate_user_url` (http(s), the
+    address
     policy, parsable), returning a skip reason instead of raising."""
 
     def vet(url: str) -> _Vetted:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from bot.agreements_csv import CsvImportError, decode_csv_bytes, header_key, sniff_delimiter
+from bot.agreements.csvfile import CsvImportError, decode_csv_bytes, header_key, sniff_delimiter
 from bot.errors import InputError
 from bot.imports.formats import (
     GSC_LATEST_LINKS,
@@ -156,7 +156,7 @@ def decode(data: bytes, name: str) -> tuple[str, str]:
 
 
 def _decode_text(data: bytes, name: str) -> tuple[str, str]:
-    """:func:`bot.agreements_csv.decode_csv_bytes`, plus UTF-16 without a byte-order mark, which some
+    """:func:`bot.agreements.csvfile.decode_csv_bytes`, plus UTF-16 without a byte-order mark, which some
     tools write: in mostly-ASCII text every other byte is NUL."""
     probe = data[:UTF16_PROBE_BYTES]
     if len(probe) >= 2 and not probe.startswith((b"\xff\xfe", b"\xfe\xff")):

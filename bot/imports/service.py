@@ -4,7 +4,7 @@
 file import). All or nothing: a fatal problem raises :class:`InputError` before anything is written, and
 everything new is written in one :meth:`Store.transact` (TinyDB rewrites its whole file per write, so
 100,000 rows are one write, not 100,000). Imported backlinks are plain tracked backlinks
-(:mod:`bot.backlinks`): the next recheck verifies them like any other.
+(:mod:`bot.backlinks.registry`): the next recheck verifies them like any other.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from bot.backlinks import BACKLINKS_TABLE, validate_user_url
+from bot.backlinks.registry import BACKLINKS_TABLE, validate_user_url
 from bot.errors import InputError
 from bot.imports import parsing
 from bot.imports.formats import FORMATS_BY_NAME
 from bot.imports.parsing import ImportContext, ParsedExport, parse_export
-from bot.storage import Tx, new_doc_id
+from bot.store import Tx, new_doc_id
 from bot.urls import url_registrable_domain
 
 if TYPE_CHECKING:
@@ -177,7 +177,7 @@ async def import_backlinks(
 
     Raises :class:`InputError` (nothing written) when the file is over ``max_bytes``, empty, binary, a
     damaged zip, of an unknown format, lacks required columns, needs ``target_site`` and has none, or
-    when ``target_site``/``fmt`` is invalid. Raises :class:`bot.storage.StorageError` when the database
+    when ``target_site``/``fmt`` is invalid. Raises :class:`bot.store.StorageError` when the database
     cannot be written (nothing written either). Formats and rules: ``docs/imports.md``.
     """
     if len(data) > max_bytes:

@@ -4,7 +4,8 @@ Every click is acknowledged at once (Slack wants the ack within 3 seconds, "Hand
 the work runs in a background task. A payload whose workspace (``team.id``) or app (``api_app_id``) is not
 this bot's (:meth:`handlers.monitoring.MonitoringState.identity`) is refused and changes nothing.
 
-Approve and Keep go straight to :meth:`bot.prune.PruneBook.decide`, which checks who may decide (the
+Approve and Keep go straight to :meth:`bot.monitoring.prune.PruneBook.decide`, which checks who may decide
+(the
 agreement's owner or an admin from ``LINKPACT_ADMINS``) and makes the transition in one store transaction:
 two clicks, or two people at once, cause exactly one transition, and the handler reads nothing it then
 writes back. The digest message is then updated in place from the proposals' stored state (under a
@@ -25,7 +26,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import InputError
-from bot.prune import Outcome, ProposalStatus, PruneProposal
+from bot.monitoring.prune import Outcome, ProposalStatus, PruneProposal
 from handlers.commands.check_job import Respond, describe_failure, respond_ephemeral
 from handlers.services import Services, full_engine, services_from
 from handlers.views.digest_blocks import (
@@ -45,7 +46,7 @@ from handlers.views.mrkdwn import escape, link, mention
 
 if TYPE_CHECKING:
     from bot.engine import Engine
-    from bot.prune import Decision
+    from bot.monitoring.prune import Decision
 
 logger = logging.getLogger(__name__)
 

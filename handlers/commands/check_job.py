@@ -22,8 +22,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import InputError
+from bot.linkcheck.report import report_csv
 from bot.models import Report
-from bot.report import report_csv
 from handlers.commands.parsing import HELP_HINT
 from handlers.services import Services
 from handlers.slack_errors import NOT_IN_CHANNEL_ERRORS, describe_failure

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject
 
 from bot.config import DigestSettings
-from bot.digest import build_digest
 from bot.errors import InputError
+from bot.monitoring.digest import build_digest
 from handlers.commands.check_job import Respond, describe_failure, respond_ephemeral
 from handlers.commands.parsing import HELP_HINT, MonitorRequest, PreviewDigest
 from handlers.monitoring import MonitoringState, recheck_all
@@ -26,8 +26,8 @@ from handlers.views.report_blocks import MAX_BLOCKS
 
 if TYPE_CHECKING:
     from bot.engine import Engine
-    from bot.monitor import RecheckSummary
-    from bot.prune import PruneProposal
+    from bot.monitoring.prune import PruneProposal
+    from bot.monitoring.recheck import RecheckSummary
 
 logger = logging.getLogger(__name__)
 

@@ -23,11 +23,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.agreements import AgreementState
+from bot.agreements.model import AgreementState
 from bot.audit import DEFAULT_MAX_PAGES, parse_site
 from bot.errors import InputError
 from bot.imports import FORMATS_BY_NAME
-from bot.report import parse_user_url
+from bot.linkcheck.report import parse_user_url
 
 HELP_HINT = "Type `/linkcheck help` for usage."
 # The most pages `/linkcheck audit --pages N` may ask for: the crawl also stops at its time cap (300 s),

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.agreements_csv import export_csv_bytes
+from bot.agreements.csvfile import export_csv_bytes
 from bot.errors import InputError
 from handlers.commands.check_job import Respond, respond_ephemeral
 from handlers.commands.parsing import (

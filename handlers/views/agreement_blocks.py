@@ -19,8 +19,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.agreement_report import STATE_ORDER
-from bot.agreements import (
+from bot.agreements.model import (
     QUALIFICATION_FIELDS,
     Agreement,
     AgreementState,
@@ -28,7 +27,8 @@ from bot.agreements import (
     LinkHealth,
     PromisedLink,
 )
-from bot.qualify import QualificationHints, format_hints
+from bot.agreements.qualify import QualificationHints, format_hints
+from bot.agreements.report import STATE_ORDER
 from handlers.views.mrkdwn import escape, link, mention, plural, truncate
 from handlers.views.report_blocks import MAX_BLOCKS, MAX_FIELD_TEXT, MAX_HEADER_TEXT, MAX_SECTION_TEXT
 
@@ -291,7 +291,7 @@ def build_agreement_list_blocks(
 def group_by_state(
     agreements: Iterable[Agreement], today: date
 ) -> list[tuple[AgreementState, list[Agreement]]]:
-    """Non-empty groups in :data:`bot.agreement_report.STATE_ORDER`, keeping the given order within."""
+    """Non-empty groups in :data:`bot.agreements.report.STATE_ORDER`, keeping the given order within."""
     groups: dict[AgreementState, list[Agreement]] = {s: [] for s in STATE_ORDER}
     for agreement in agreements:
         groups[agreement.state(today)].append(agreement)
@@ -364,7 +364,7 @@ def build_agreement_result_blocks(
 
 
 def hint_lines(hints: QualificationHints) -> list[str]:
-    """:func:`bot.qualify.format_hints` as mrkdwn: red flags (``! ``) get a warning sign."""
+    """:func:`bot.agreements.qualify.format_hints` as mrkdwn: red flags (``! ``) get a warning sign."""
     lines = []
     for line in format_hints(hints):
         if line.startswith("! "):

@@ -34,10 +34,10 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.agreements import Agreement, Direction
-from bot.digest import AgreementDue, Digest, DigestLink, trend_sparkline
-from bot.prune import PruneProposal
-from bot.report import neutralise_cell
+from bot.agreements.model import Agreement, Direction
+from bot.linkcheck.report import neutralise_cell
+from bot.monitoring.digest import AgreementDue, Digest, DigestLink, trend_sparkline
+from bot.monitoring.prune import PruneProposal
 from handlers.views.message_blocks import pack_lines
 from handlers.views.mrkdwn import escape, link, mention, plural, truncate
 from handlers.views.report_blocks import MAX_BLOCKS, MAX_FIELDS, MAX_HEADER_TEXT, MAX_SECTION_TEXT

@@ -22,7 +22,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.agreements import Agreement
+from bot.agreements.model import Agreement
 from handlers.views.agreement_blocks import (
     STATE_ICONS,
     agreement_summary_line,

@@ -14,7 +14,7 @@ from typing import Any
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.agreements import AgreementInputError
+from bot.agreements.model import AgreementInputError
 from handlers.agreement_jobs import LogPartnershipJob, run_log_partnership_job
 from handlers.services import full_engine, services_from
 from handlers.views.partnership_modal import ModalOrigin, block_errors, read_partnership_submission

@@ -1,8 +1,9 @@
 """The "Log a partnership" modal: its blocks, what it carries, and how a submission is read back (pure).
 
-One block per field of :class:`bot.agreements.AgreementInput`; each input block's ``block_id`` (and its
+One block per field of :class:`bot.agreements.model.AgreementInput`; each input block's ``block_id`` (and its
 element's ``action_id``) is the field's name, so the core's field errors
-(:class:`bot.agreements.AgreementInputError` ``.errors``) map straight onto the blocks Slack marks in red
+(:class:`bot.agreements.model.AgreementInputError` ``.errors``)
+map straight onto the blocks Slack marks in red
 (``response_action: errors``, Slack docs "Handling user interaction in modals").
 
 Promised links come in three rows: row 1 is the link we give ("our page -> their page", direction
@@ -40,7 +41,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.agreements import (
+from bot.agreements.model import (
     QUALIFICATION_FIELDS,
     SCORE_MAX,
     SCORE_MIN,

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject
 
-from bot.changes import Change
-from bot.monitor import RecheckSummary
-from bot.prune import PruneProposal
+from bot.backlinks.changes import Change
+from bot.monitoring.prune import PruneProposal
+from bot.monitoring.recheck import RecheckSummary
 from handlers.views.message_blocks import pack_lines
 from handlers.views.mrkdwn import escape, link, plural, truncate
 from handlers.views.report_blocks import MAX_SECTION_TEXT

@@ -18,8 +18,10 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from bot.backlinks import TrackedBacklink
-from bot.check import LinkChecker, classify
+from bot.backlinks.registry import TrackedBacklink
+from bot.linkcheck.check import LinkChecker, classify
+from bot.linkcheck.pipeline import LinkExtractor, PageFetcher, canonicalized_away
+from bot.linkcheck.robots import RobotsCache
 from bot.models import (
     ExtractedLink,
     ExtractedPage,
@@ -29,8 +31,6 @@ from bot.models import (
     Placement,
     Verdict,
 )
-from bot.pipeline import LinkExtractor, PageFetcher, canonicalized_away
-from bot.robots import RobotsCache
 from bot.urls import FETCHABLE_SCHEMES, link_key, same_site, scheme_of, strip_fragment
 
 # Links on the source page to our own site that are probed to see whether they redirect to the target.

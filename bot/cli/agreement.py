@@ -13,8 +13,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.agreement_report import agreement_to_json, render_agreement, render_agreement_list
-from bot.agreements import (
+from bot.agreements.model import (
     QUALIFICATION_FIELDS,
     AgreementInput,
     AgreementKind,
@@ -23,13 +22,15 @@ from bot.agreements import (
     ExpectedRel,
     LinkInput,
 )
+from bot.agreements.report import agreement_to_json, render_agreement, render_agreement_list
 from bot.errors import InputError
 from bot.models import Placement
 
 if TYPE_CHECKING:
     from bot.engine import Engine
 
-EXIT_OK, EXIT_PROBLEMS = 0, 1
+from bot.cli.output import EXIT_OK, EXIT_PROBLEMS, SubParsers
+
 # The largest CSV file `agreement import` reads; far above any real agreements sheet.
 MAX_IMPORT_BYTES = 50_000_000
 LINK_OPTIONS = ("direction", "anchor", "rel", "placement")
@@ -58,7 +59,7 @@ class _LinkOption(argparse.Action):
         links[-1][self.dest] = values
 
 
-def add_agreement_parser(sub: Any) -> None:
+def add_agreement_parser(sub: SubParsers) -> None:
     parser = sub.add_parser("agreement", help="log, list, show, verify, export and import agreements")
     commands = parser.add_subparsers(dest="agreement_command", required=True, parser_class=type(parser))
 
@@ -192,7 +193,7 @@ async def run_agreement_command(engine: Engine, args: argparse.Namespace) -> int
         bad = (AgreementState.BROKEN, AgreementState.ONE_SIDED)
         return EXIT_PROBLEMS if any(a.state(today) in bad for a in checked) else EXIT_OK
     if command == "export":
-        from bot.agreements_csv import export_csv_bytes
+        from bot.agreements.csvfile import export_csv_bytes
 
         data = export_csv_bytes(await service.all(), today=today)
         if args.file == "-":
@@ -203,7 +204,7 @@ async def run_agreement_command(engine: Engine, args: argparse.Namespace) -> int
             print(f"wrote {args.file}")
         return EXIT_OK
     if command == "import":
-        from bot.agreements_csv import import_csv
+        from bot.agreements.csvfile import import_csv
 
         stored = await import_csv(service, _read_import(args.file), owner=_owner(args.owner))
         if args.json:

@@ -3,7 +3,8 @@
 An agreement records a partner, a contact, the owner who logged it, its kind, qualification notes, a
 deadline and the **promised links**: each a source page that should link to a target URL with an
 expected anchor, rel and placement, on *our* site (``ours``) or the partner's (``theirs``). Promised
-links are verified with the same :class:`bot.inbound.BacklinkVerifier` as tracked backlinks, with the
+links are verified with the same :class:`bot.linkcheck.inbound.BacklinkVerifier` as tracked backlinks, with
+the
 expectations applied on top (``../shared/domain.md``, "A tracked link is healthy when").
 
 States are derived from the latest checks, never typed in (see :func:`derive_state`):
@@ -20,8 +21,8 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from bot.backlinks.confirm import Suspicion, observe_failure
 from bot.config import LossPolicy
-from bot.confirm import Suspicion, observe_failure
 from bot.errors import InputError
 from bot.models import InboundResult, InboundVerdict, Placement
 
@@ -128,7 +129,7 @@ class PromisedLink:
     # Set when the latest check could not read the page (bot wall, timeout, ...); the health above is
     # then the last definite one, because a single failed fetch is never a loss.
     unknown_reason: str = ""
-    # A healthy link seen failing, not yet confirmed lost (see bot.confirm); health stays HEALTHY.
+    # A healthy link seen failing, not yet confirmed lost (see bot.backlinks.confirm); health stays HEALTHY.
     suspicion: Suspicion | None = None
     # Distinct external links on the source page at the latest check (a links page carries dozens).
     seen_external_links: int | None = None
@@ -265,7 +266,7 @@ def apply_result(
 
     - ``unknown`` keeps the last definite health and reason (a single failed fetch is never a loss);
     - a failure of a link that is healthy is a *suspected* loss until ``policy`` confirms it (two checks
-      20 h apart by default, :mod:`bot.confirm`); the health stays ``healthy`` meanwhile;
+      20 h apart by default, :mod:`bot.backlinks.confirm`); the health stays ``healthy`` meanwhile;
     - a failure of a link that was never healthy (the partner has not delivered yet) is immediate.
     """
     checked_at = now.isoformat(timespec="seconds")

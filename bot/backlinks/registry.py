@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.changes import Change, ChangeKind, log_changes
+from bot.backlinks.changes import Change, ChangeKind, log_changes
+from bot.backlinks.confirm import Suspicion, observe_failure
 from bot.config import LossPolicy
-from bot.confirm import Suspicion, observe_failure
 from bot.errors import InputError
 from bot.models import InboundResult, InboundVerdict
 from bot.net.policy import AddressPolicy
-from bot.storage import Store, Tx
+from bot.store import Store, Tx
 from bot.urls import link_key, scheme_of
 
 BACKLINKS_TABLE = "backlinks"
@@ -156,7 +156,8 @@ class BacklinkRegistry:
         """Store each verification on its backlink in one write, and log what changed.
 
         A backlink's ``state`` moves ``None`` (never seen live) -> ``live`` (change ``new``) -> ``lost``
-        (change ``lost``, only once the loss is confirmed by ``loss``, :mod:`bot.confirm`) -> ``live``
+        (change ``lost``, only once the loss is confirmed by ``loss``, :mod:`bot.backlinks.confirm`) ->
+        ``live``
         (change ``restored``). While live, a different rel, anchor or placement is logged as
         ``rel_changed``, ``anchor_changed`` or ``placement_changed``. ``unknown`` results change nothing
         but ``last_*``.

@@ -1,6 +1,7 @@
 """The weekly digest: what changed since the last one, what needs a decision, and the trend.
 
-Built from the change log (:mod:`bot.changes`), the weekly snapshots (:mod:`bot.monitor`), the agreements
+Built from the change log (:mod:`bot.backlinks.changes`), the weekly snapshots
+(:mod:`bot.monitoring.recheck`), the agreements
 and the open prune proposals. Posting it exactly once per period is the job of :class:`DigestLedger`.
 
 Referring domains follow the field's count (``../shared/domain.md``): the registrable domain of a source
@@ -16,12 +17,12 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from bot.agreement_service import AgreementService
-from bot.agreements import Agreement, AgreementState, Direction, LinkHealth
-from bot.changes import CHANGES_TABLE, Change, ChangeKind
-from bot.monitor import SNAPSHOTS_TABLE, iso_week
-from bot.prune import PruneBook, PruneProposal
-from bot.storage import Store
+from bot.agreements.model import Agreement, AgreementState, Direction, LinkHealth
+from bot.agreements.service import AgreementService
+from bot.backlinks.changes import CHANGES_TABLE, Change, ChangeKind
+from bot.monitoring.prune import PruneBook, PruneProposal
+from bot.monitoring.recheck import SNAPSHOTS_TABLE, iso_week
+from bot.store import Store
 
 DIGESTS_TABLE = "digests"
 TREND_WEEKS = 12

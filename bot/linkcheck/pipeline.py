@@ -1,7 +1,7 @@
 """The engine's stages between fetching a page and checking its links, one type per stage.
 
 fetch (:class:`PageFetcher`) -> extract (:class:`LinkExtractor`) -> resolve (:class:`LinkResolver`)
--> filter (:class:`LinkFilter`) -> check (:class:`bot.check.LinkChecker`) -> report
+-> filter (:class:`LinkFilter`) -> check (:class:`bot.linkcheck.check.LinkChecker`) -> report
 (:func:`page_report`, :func:`outbound_results`).
 """
 
@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Iterable, Mapping
 
 from bot.config import Limits
-from bot.extract import extract_page
+from bot.linkcheck.extract import extract_page
 from bot.models import (
     ExtractedLink,
     ExtractedPage,

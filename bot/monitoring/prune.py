@@ -3,7 +3,7 @@
 Rules (seed 001, "Review and Prune Periodically" and "Common mistakes"; ``../shared/domain.md``):
 
 - ``one_sided``: our link is live, theirs is missing ``grace_days`` after the deadline;
-- ``partner_link_lost``: a partner link that was live is lost (confirmed, :mod:`bot.confirm`);
+- ``partner_link_lost``: a partner link that was live is lost (confirmed, :mod:`bot.backlinks.confirm`);
 - ``partner_page_not_indexable``: the partner page is ``noindex``, canonicalised away or robots-blocked;
 - ``links_page``: the partner page now carries ``links_page_min_external`` or more external links;
 - ``low_relevance``: the relevance score given when qualifying is at or below ``min_relevance_score``;
@@ -22,8 +22,7 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from bot.agreement_service import AgreementService
-from bot.agreements import (
+from bot.agreements.model import (
     AGREEMENTS_TABLE,
     HISTORY_TABLE,
     Agreement,
@@ -33,9 +32,10 @@ from bot.agreements import (
     from_doc,
     to_doc,
 )
-from bot.changes import Change, ChangeKind, log_changes
+from bot.agreements.service import AgreementService
+from bot.backlinks.changes import Change, ChangeKind, log_changes
 from bot.config import PruneSettings
-from bot.storage import Store, Tx
+from bot.store import Store, Tx
 
 PROPOSALS_TABLE = "prune_proposals"
 NOT_INDEXABLE_REASONS = frozenset({"noindex", "canonicalized_away", "robots_blocked"})

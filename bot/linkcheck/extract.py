@@ -20,8 +20,8 @@ from urllib.parse import urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from bot.linkcheck.placement import PlacementClassifier
 from bot.models import ExtractedLink, ExtractedPage, PageFacts
-from bot.placement import PlacementClassifier
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
-from bot.storage import Tx
+from bot.store import Tx
 from bot.urls import url_registrable_domain
 
 CHANGES_TABLE = "changes"
@@ -18,7 +18,7 @@ CHANGES_TABLE = "changes"
 
 class ChangeKind(StrEnum):
     NEW = "new"  # a link seen live for the first time
-    LOST = "lost"  # a live link's loss, confirmed (bot.confirm)
+    LOST = "lost"  # a live link's loss, confirmed (bot.backlinks.confirm)
     RESTORED = "restored"  # a lost link is live again
     REL_CHANGED = "rel_changed"
     ANCHOR_CHANGED = "anchor_changed"

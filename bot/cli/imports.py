@@ -8,14 +8,15 @@ import getpass
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bot.errors import InputError
 
 if TYPE_CHECKING:
     from bot.engine import Engine
 
-EXIT_OK = 0
+from bot.cli.output import EXIT_OK, SubParsers
+
 # Kept here, not imported from bot.imports, so that `linkpact --help` does not load the import machinery;
 # an unknown name is refused by bot.imports with the full list (exit 2).
 FORMAT_NAMES = (
@@ -26,7 +27,7 @@ FORMAT_NAMES = (
 MAX_IMPORT_BYTES = 50_000_000
 
 
-def add_import_parser(sub: Any) -> None:
+def add_import_parser(sub: SubParsers) -> None:
     parser = sub.add_parser(
         "import",
         help="track the backlinks in an export (Search Console, Ahrefs, Semrush, Moz, Majestic, a URL list)",

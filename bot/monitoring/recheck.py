@@ -3,7 +3,7 @@
 One recheck verifies everything in a single :meth:`BacklinkVerifier.verify` call, so each source page
 is fetched once however many tracked or promised links it carries, through the process's one HTTP
 client and its per-host limits (polite to partners' servers). Losses are confirmed over several checks
-(:mod:`bot.confirm`); ``unknown`` results never count.
+(:mod:`bot.backlinks.confirm`); ``unknown`` results never count.
 
 Each recheck also upserts the ISO week's snapshot (``snapshots`` table): live links and live referring
 domains, from which the digest draws its 12-week trend and the referring domains live now.
@@ -17,14 +17,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bot.agreement_service import AgreementService, as_backlinks, promised_links
-from bot.agreements import AgreementState, Direction, LinkHealth
-from bot.backlinks import BACKLINKS_TABLE, BacklinkRegistry
-from bot.changes import Change
+from bot.agreements.model import AgreementState, Direction, LinkHealth
+from bot.agreements.service import AgreementService, as_backlinks, promised_links
+from bot.backlinks.changes import Change
+from bot.backlinks.registry import BACKLINKS_TABLE, BacklinkRegistry
 from bot.config import LossPolicy
-from bot.inbound import BacklinkVerifier
+from bot.linkcheck.inbound import BacklinkVerifier
 from bot.models import InboundResult
-from bot.storage import Store, Tx
+from bot.store import Store, Tx
 from bot.urls import url_registrable_domain
 
 logger = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bot.audit.settings import DEFAULT_MAX_PAGES, DEFAULT_MAX_PARTNER_PAGES, DEFAULT_TIME_LIMIT_S
 from bot.errors import InputError
@@ -17,7 +17,7 @@ from bot.errors import InputError
 if TYPE_CHECKING:
     from bot.engine import Engine
 
-EXIT_OK, EXIT_PROBLEMS = 0, 1
+from bot.cli.output import EXIT_OK, EXIT_PROBLEMS, SubParsers
 
 
 def _positive_int(raw: str) -> int:
@@ -40,7 +40,7 @@ def _positive_float(raw: str) -> float:
     return value
 
 
-def add_audit_parser(sub: Any) -> None:
+def add_audit_parser(sub: SubParsers) -> None:
     """Add ``audit`` to ``linkpact``'s sub-command parsers (argparse's private ``_SubParsersAction``)."""
     audit = sub.add_parser(
         "audit", help="audit our site's link profile: reciprocal pairs, three-way cycles, red flags"
@@ -80,7 +80,7 @@ async def run_audit_command(engine: Engine, args: argparse.Namespace) -> int:
         propose_prunes,
         render_audit_text,
     )
-    from bot.cli import ProgressLine
+    from bot.cli.output import ProgressLine
 
     settings = AuditSettings(max_partner_pages=args.partner_pages, brand_terms=tuple(args.brand))
     progress = None if args.quiet else ProgressLine(sys.stderr)

@@ -6,7 +6,7 @@ time an agreement is logged, :func:`qualification_hints` fetches the partner pag
 and answers, as hints that never block logging:
 
 - **indexable**: whether the page can count at all (HTTP 200, no ``noindex``, canonical not elsewhere,
-  robots.txt allows Googlebot; :func:`bot.pipeline.not_indexable_reasons`);
+  robots.txt allows Googlebot; :func:`bot.linkcheck.pipeline.not_indexable_reasons`);
 - **external links**: how many distinct outbound targets the page carries, and whether it is a
   **links page** (many external links *and* mostly link text);
 - **our link**: where a link to our page or domain already sits (placement, rel, anchor text);
@@ -26,14 +26,14 @@ from typing import Any
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from bot.backlinks import validate_user_url
-from bot.check import classify
-from bot.engine import Engine
+from bot.backlinks.registry import validate_user_url
 from bot.errors import InputError
-from bot.extract import decode_html, nesting_cut
-from bot.inbound import UNFOLLOWED_RELS, best_occurrence
+from bot.linkcheck.check import classify
+from bot.linkcheck.engine import LinkEngine
+from bot.linkcheck.extract import decode_html, nesting_cut
+from bot.linkcheck.inbound import UNFOLLOWED_RELS, best_occurrence
+from bot.linkcheck.pipeline import is_html, not_indexable_reasons
 from bot.models import ExtractedLink, ExtractedPage, FetchErrorKind, FetchResult, Placement, Verdict
-from bot.pipeline import is_html, not_indexable_reasons
 from bot.urls import (
     FETCHABLE_SCHEMES,
     hostname,
@@ -201,7 +201,7 @@ class PageText:
 
 
 async def qualification_hints(
-    engine: Engine,
+    engine: LinkEngine,
     partner_page_url: str,
     our_page_url: str | None = None,
     *,
@@ -213,7 +213,7 @@ async def qualification_hints(
     by registrable domain; by default it is ``our_page_url``'s. Network trouble is a value: a page that
     cannot be fetched gives hints with ``indexable=None`` (partner page) or ``relevance=None`` (our
     page) and a message. Raises :class:`InputError` only when a URL is not http(s) or the address
-    policy refuses it (including a host that resolves to a refused address), as ``Engine.check`` does.
+    policy refuses it (including a host that resolves to a refused address), as ``LinkEngine.check`` does.
     """
     partner_page_url = validate_user_url(partner_page_url, engine.policy, what="partner page URL")
     if our_page_url is not None:
@@ -285,12 +285,12 @@ async def qualification_hints(
     )
 
 
-async def _fetch(engine: Engine, url: str) -> tuple[FetchResult, ExtractedPage | None]:
+async def _fetch(engine: LinkEngine, url: str) -> tuple[FetchResult, ExtractedPage | None]:
     return await engine.fetch_page(url)
 
 
 async def _indexability(
-    engine: Engine, result: FetchResult, page: ExtractedPage | None, messages: list[str]
+    engine: LinkEngine, result: FetchResult, page: ExtractedPage | None, messages: list[str]
 ) -> tuple[bool | None, tuple[str, ...]]:
     """``(indexable, reasons)``; ``(None, ())`` when the page could not be read (message added)."""
     verdict, _ = classify(result)

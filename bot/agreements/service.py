@@ -13,7 +13,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
 
-from bot.agreements import (
+from bot.agreements.model import (
     AGREEMENTS_TABLE,
     COUNTERS_TABLE,
     HISTORY_TABLE,
@@ -37,14 +37,14 @@ from bot.agreements import (
     parse_slack_user,
     to_doc,
 )
-from bot.backlinks import BacklinkRegistry, TrackedBacklink, add_backlink
-from bot.changes import Change, ChangeKind, log_changes
+from bot.backlinks.changes import Change, ChangeKind, log_changes
+from bot.backlinks.registry import BacklinkRegistry, TrackedBacklink, add_backlink
 from bot.config import LossPolicy
 from bot.errors import InputError
-from bot.inbound import BacklinkVerifier
+from bot.linkcheck.inbound import BacklinkVerifier
 from bot.models import InboundResult, Placement
 from bot.net.policy import AddressPolicy
-from bot.storage import Store, Tx
+from bot.store import Store, Tx
 from bot.urls import link_key, same_site, scheme_of, url_registrable_domain
 
 logger = logging.getLogger(__name__)

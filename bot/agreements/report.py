@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any
 
-from bot.agreements import (
+from bot.agreements.model import (
     QUALIFICATION_FIELDS,
     Agreement,
     AgreementState,

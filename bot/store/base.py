@@ -10,8 +10,8 @@ Equality filters (``find(table, source_key=..., target_key=...)``) compare JSON 
 ``True`` is not ``1``, a missing field matches nothing (not even ``None``), lists and objects compare
 whole. These are the semantics a PostgreSQL ``jsonb`` backend gives too.
 
-The embedded backend is :class:`bot.storage_tinydb.TinyStore` (a TinyDB-layout JSON file written
-atomically); :func:`open_store` picks it. See ``docs/storage.md``.
+The embedded backend is :class:`bot.store.tinydb.TinyStore` (a TinyDB-layout JSON file written
+atomically); :func:`bot.store.open_store` picks it. See ``docs/storage.md``.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ __all__ = [
     "json_equal",
     "json_key",
     "new_doc_id",
-    "open_store",
     "split_document",
     "to_json_value",
     "validate_id",
@@ -176,17 +175,6 @@ class Store(ABC):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.aclose()
-
-
-def open_store(path: str | os.PathLike[str]) -> Store:
-    """Open the embedded store at ``path`` (``LINKPACT_DB``), synchronously, for start-up.
-
-    A missing file is an empty database (the file is created on the first write); the directory must
-    exist. Raises :class:`StorageError` at once when the file is corrupt or unreadable.
-    """
-    from bot.storage_tinydb import TinyStore  # the backend imports this module
-
-    return TinyStore(path)
 
 
 # -- helpers shared by backends ---------------------------------------------------------------------

@@ -3,7 +3,8 @@
 ``linkpact agreement export FILE.csv``, ``/linkcheck partners export`` and ``linkpact agreement import
 FILE.csv`` share this one layout (documented in ``docs/agreements-csv.md``):
 
-- :func:`export_csv` writes it. Every cell goes through :func:`bot.report.neutralise_cell`, so a cell
+- :func:`export_csv` writes it. Every cell goes through :func:`bot.linkcheck.report.neutralise_cell`, so a
+  cell
   that a spreadsheet would run as a formula (``= + - @``, OWASP "CSV Injection") starts with ``'``.
 - :func:`parse_csv` / :func:`read_csv` read it back, and also read a plain Linkody file (only Linkody's
   columns: each row becomes an agreement with one ``theirs`` link). Rows sharing an ``AGREEMENT ID``
@@ -27,8 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from urllib.parse import urlsplit
 
-from bot.agreement_service import AgreementService
-from bot.agreements import (
+from bot.agreements.model import (
     QUALIFICATION_FIELDS,
     Agreement,
     AgreementInput,
@@ -41,9 +41,10 @@ from bot.agreements import (
     Score,
     parse_score,
 )
+from bot.agreements.service import AgreementService
 from bot.errors import InputError
+from bot.linkcheck.report import FORMULA_PREFIXES, neutralise_cell
 from bot.models import Placement
-from bot.report import FORMULA_PREFIXES, neutralise_cell
 from bot.urls import FETCHABLE_SCHEMES, host_to_ascii, link_key, scheme_of, url_registrable_domain
 
 # -- the layout ---------------------------------------------------------------------------------------
@@ -186,7 +187,7 @@ def header_key(name: str) -> str:
 def export_csv(agreements: Iterable[Agreement], *, today: date) -> str:
     """The agreements as CSV text: a header row (:data:`COLUMNS`), then one row per promised link.
 
-    ``today`` is the date the ``STATE`` column is derived for (:func:`bot.agreements.derive_state`).
+    ``today`` is the date the ``STATE`` column is derived for (:func:`bot.agreements.model.derive_state`).
     Dates are ISO 8601 (``YYYY-MM-DD``; ``LAST CHECKED`` is the stored UTC timestamp), quoting is the
     csv module's minimal quoting (RFC 4180), rows end in CRLF. An agreement without links still gets one
     row, with empty link cells, so no agreement is left out of an export. Every cell goes through

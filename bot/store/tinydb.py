@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 
 from tinydb.storages import Storage
 
-from bot.storage import (
+from bot.store.base import (
     ConflictError,
     Document,
     ReadTx,
@@ -255,7 +255,7 @@ class _InterProcessLock:
 
 
 class TinyStore(Store):
-    """:class:`bot.storage.Store` over one JSON file (see the module docstring and ``docs/storage.md``).
+    """:class:`bot.store.base.Store` over one JSON file (see the module docstring and ``docs/storage.md``).
 
     The constructor opens the database synchronously: it removes temp files a killed writer left behind
     and reads the file, raising :class:`StorageError` when it is corrupt or unreadable or its directory is
