@@ -96,6 +96,13 @@ class FetchResult:
     method: str = "GET"
 
     @property
+    def truncated(self) -> bool:
+        """True when the server answered but the body was cut at ``max_body_bytes`` (``body`` holds the
+        first ``max_body_bytes``): a page that can be read only in part."""
+        error = self.error
+        return error is not None and error.kind is FetchErrorKind.BODY_TOO_LARGE and self.status is not None
+
+    @property
     def content_type(self) -> str:
         """The media type without parameters, lower-case (``"text/html"``), or ``""``."""
         return self.headers.get("content-type", "").split(";", 1)[0].strip().lower()
@@ -153,8 +160,19 @@ class PageFacts:
 
 @dataclass(frozen=True, slots=True)
 class ExtractedPage:
+    """The links and facts of one page.
+
+    ``complete`` is False when only part of the HTML could be parsed; ``incomplete_reason`` then says
+    why: ``nesting_too_deep`` (the parser's work cap cut the text, see
+    :func:`bot.linkcheck.extract.nesting_cut`) or ``body_truncated`` (the body was cut at
+    ``max_body_bytes``). A link missing from an incomplete page may sit in the unread part, so it is
+    never evidence that the link was removed.
+    """
+
     facts: PageFacts
     links: tuple[ExtractedLink, ...]
+    complete: bool = True
+    incomplete_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,12 +231,18 @@ class InboundResult:
 
 @dataclass(frozen=True, slots=True)
 class PageReport:
-    """The checked page itself."""
+    """The checked page itself.
+
+    ``indexable`` is ``None`` when the page could not be read (no answer, a timeout, 429, 401, a bot
+    wall, 503, a body cut at the cap): whether it can be indexed is then unknown, not "no", and
+    ``unreadable_reason`` names why (``timeout``, ``rate_limited``, ``auth_required``, ``bot_wall``,
+    ``temporarily_unavailable``, ``body_too_large``, ...); ``not_indexable_reasons`` is then empty.
+    """
 
     url: str
     final_url: str
     status: int | None
-    indexable: bool
+    indexable: bool | None
     title: str = ""
     content_type: str = ""
     canonical: str | None = None
@@ -227,6 +251,7 @@ class PageReport:
     not_indexable_reasons: tuple[str, ...] = ()
     redirects: tuple[Hop, ...] = ()
     error: FetchError | None = None
+    unreadable_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -209,8 +209,8 @@ def test_page_not_indexable_and_page_errors_say_why() -> None:
                         error=FetchError(FetchErrorKind.DNS_NOT_FOUND, "partner.example does not exist"))
     )  # fmt: skip
     text = all_text(build_report_blocks(failed))
-    assert "could not be fetched: partner.example does not exist" in text
-    assert build_report_text(failed).endswith("the page could not be fetched")
+    assert "could not be read (`dns_not_found`): partner.example does not exist" in text
+    assert build_report_text(failed).endswith("the page could not be read")
 
 
 def test_progress_blocks_show_the_url_and_the_phase() -> None:

@@ -75,6 +75,8 @@ _WHATWG_SUPERSETS: dict[str, str] = {
 # see nesting_cut): about 35 ms of lexbor time on a slow core. The most demanding of the 78 corpus pages
 # needs 21,776 (0.4% of it), so real pages never come near.
 MAX_NESTING_WORK = 5_000_000
+# ExtractedPage.incomplete_reason when the text was cut to stay within MAX_NESTING_WORK.
+NESTING_TOO_DEEP = "nesting_too_deep"
 # Start tags that close an open <p> (HTML Living Standard, "in body" insertion mode) and nest.
 _BLOCK_TAG_RE = re.compile(
     rb"<(/?)(?:a(?:ddress|rticle|side)|blockquote|center|d(?:etails|ialog|ir|iv|l)"
@@ -134,7 +136,7 @@ def extract_page(
     """
     hdrs = {k.lower(): v for k, v in (headers or {}).items()}
     text = body if isinstance(body, str) else decode_html(body, _content_type_charset(hdrs))
-    tree = _parse(text)
+    tree, cut = _parse(text)
 
     base_url = _effective_base(tree, page_url)
     resolver = HrefResolver(base_url)
@@ -169,10 +171,13 @@ def extract_page(
                 position=position,
             )
         )
+    if cut:  # a link missing from the parsed part may be in the rest: never evidence of a removal
+        return ExtractedPage(facts, tuple(links), complete=False, incomplete_reason=NESTING_TOO_DEEP)
     return ExtractedPage(facts=facts, links=tuple(links))
 
 
-def _parse(text: str) -> LexborHTMLParser:
+def _parse(text: str) -> tuple[LexborHTMLParser, bool]:
+    """The parsed tree, and whether the text was cut first (:func:`nesting_cut`)."""
     cut = nesting_cut(text)
     if cut is not None:
         logger.warning(
@@ -183,10 +188,10 @@ def _parse(text: str) -> LexborHTMLParser:
         )
         text = text[:cut]
     try:
-        return LexborHTMLParser(text)
+        return LexborHTMLParser(text), cut is not None
     except UnicodeEncodeError:
         # Lone surrogates in a caller's str cannot be handed to the C parser as UTF-8.
-        return LexborHTMLParser(text.encode("utf-8", "replace").decode("utf-8"))
+        return LexborHTMLParser(text.encode("utf-8", "replace").decode("utf-8")), cut is not None
 
 
 def nesting_cut(text: str) -> int | None:

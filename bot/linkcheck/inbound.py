@@ -5,10 +5,15 @@ resolves (base href, relative URLs, redirects of the target) to the target, and 
 Otherwise it is ``lost`` with one named reason, checked in this order (``../shared/domain.md``; Google
 Search Central on noindex, canonicals and robots.txt):
 
-``page_gone`` (4xx/5xx) -> ``link_removed`` -> ``noindex`` -> ``canonicalized_away`` -> ``robots_blocked``.
+``page_gone`` (404, 410) -> ``link_removed`` -> ``noindex`` -> ``canonicalized_away`` -> ``robots_blocked``.
 
-A page that cannot be read (timeout, DNS, reset, bot wall, 429) is ``unknown``, never ``lost``: a single
-failed fetch is not a loss.
+Only a definite answer is evidence of a loss: 404 Not Found or 410 Gone (RFC 9110 sections 15.5.5,
+15.5.11), or a link missing from a page that was read in full. Everything else is ``unknown``, never
+``lost``: a page that cannot be read (timeout, DNS failure, reset, bot wall, 429, 401, 503 with or
+without ``Retry-After``: ``unreachable``, ``bot_wall``, ``rate_limited``, ``auth_required``,
+``temporarily_unavailable``), another error status (``http_<status>``: a 500 or a bare 403 says
+nothing about the link), and a page parsed only in part (``page_incomplete``: a body cut at
+``max_body_bytes``, or HTML nested too deeply to parse whole) on which the link was not found.
 """
 
 from __future__ import annotations
@@ -37,6 +42,9 @@ from bot.urls import FETCHABLE_SCHEMES, link_key, same_site, scheme_of, strip_fr
 # Bounded so a page full of links to us cannot turn one verification into hundreds of requests.
 MAX_REDIRECT_CANDIDATES = 10
 UNFOLLOWED_RELS = frozenset({"nofollow", "sponsored", "ugc"})
+# Statuses that say the source page is gone (RFC 9110: 404 Not Found, 410 Gone); any other error status
+# may be passing (500, 502, 504), or a refusal of our client (a bare 403): unknown, not lost.
+GONE_STATUSES = frozenset({404, 410})
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +90,8 @@ class BacklinkVerifier:
             page_result = await self._fetcher.fetch(source_url)
             page = await self._extractor.extract(page_result)
             robots_allowed = None
-            if page_result.error is None and page_result.status == 200:
+            readable = page_result.error is None or page_result.truncated
+            if readable and page_result.status == 200:
                 robots_allowed = await self._robots.allowed(page_result.final_url)
             for index in indexes:
                 backlink = items[index]
@@ -119,23 +128,27 @@ class BacklinkVerifier:
                 external_links=count_external_links(page, result.final_url) if page else None,
             )
 
-        if result.error is not None or result.status is None:
+        if (result.error is not None and not result.truncated) or result.status is None:
             reason = result.error.kind.value if result.error else "unreachable"
             if reason not in ("blocked_address", "body_too_large"):
                 reason = "unreachable"
             return outcome(InboundVerdict.UNKNOWN, reason)
         if result.status != 200:
             verdict, reason = classify(result)
-            if verdict is Verdict.UNKNOWN:  # bot wall, 429: the page may well be there
+            if verdict is Verdict.UNKNOWN:  # bot wall, 429, 401, 503: the page may well be there
                 return outcome(InboundVerdict.UNKNOWN, reason)
-            if result.status >= 400:
+            if result.status in GONE_STATUSES:
                 return outcome(InboundVerdict.LOST, "page_gone")
+            if result.status >= 400:
+                return outcome(InboundVerdict.UNKNOWN, f"http_{result.status}")
             return outcome(InboundVerdict.UNKNOWN, f"status_{result.status}")
         if page is None:
-            return outcome(InboundVerdict.UNKNOWN, "not_html")
+            return outcome(InboundVerdict.UNKNOWN, "body_too_large" if result.truncated else "not_html")
 
         match = await self._find_link(page, target_keys, backlink.target_url)
         if match is None:
+            if not page.complete:  # the link may be in the part that was not parsed
+                return outcome(InboundVerdict.UNKNOWN, "page_incomplete")
             return outcome(InboundVerdict.LOST, "link_removed")
         if page.facts.noindex:
             return outcome(InboundVerdict.LOST, "noindex", match)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 
 from bot.config import Limits
+from bot.linkcheck.check import classify, is_bot_wall
 from bot.linkcheck.extract import extract_page
 from bot.models import (
     ExtractedLink,
@@ -33,6 +35,8 @@ PAGE_BODY_TYPES = HTML_TYPES | {""}
 PARSE_IN_THREAD_BYTES = 256 * 1024
 # Schemes a page commonly links to that are not web pages; each is its own skip reason.
 NAMED_SKIP_SCHEMES = frozenset({"mailto", "tel", "javascript", "data", "sms", "ftp", "file"})
+# ExtractedPage.incomplete_reason for a body cut at max_body_bytes (only its start was parsed).
+BODY_TRUNCATED = "body_truncated"
 
 
 class PageFetcher:
@@ -53,16 +57,26 @@ class PageFetcher:
 
 
 class LinkExtractor:
-    """Extract stage: an HTML response -> :class:`ExtractedPage`; ``None`` for other content types."""
+    """Extract stage: an HTML response -> :class:`ExtractedPage`; ``None`` for other content types
+    and failed fetches.
+
+    A body cut at ``max_body_bytes`` (:attr:`FetchResult.truncated`) is parsed as far as it goes and the
+    page is marked incomplete (``incomplete_reason="body_truncated"``): its links are real, but a link
+    missing from it may be in the part that was not read.
+    """
 
     async def extract(self, result: FetchResult) -> ExtractedPage | None:
-        if result.error is not None or not is_html(result):
+        if (result.error is not None and not result.truncated) or not is_html(result):
             return None
         if len(result.body) > PARSE_IN_THREAD_BYTES:
-            return await asyncio.to_thread(
+            page = await asyncio.to_thread(
                 extract_page, result.body, result.final_url, headers=result.headers
             )
-        return extract_page(result.body, result.final_url, headers=result.headers)
+        else:
+            page = extract_page(result.body, result.final_url, headers=result.headers)
+        if result.truncated and page.complete:
+            return replace(page, complete=False, incomplete_reason=BODY_TRUNCATED)
+        return page
 
 
 def is_html(result: FetchResult) -> bool:
@@ -137,15 +151,17 @@ def page_report(
     A page is indexable when it answers 200 after redirects, is HTML, carries no ``noindex`` (meta robots,
     googlebot meta or X-Robots-Tag), its canonical does not point elsewhere, and robots.txt does not
     disallow Googlebot (Google Search Central: "Block Search indexing with noindex", "Consolidate duplicate
-    URLs"). An unreadable robots.txt (``None``) does not make a page non-indexable.
+    URLs"). An unreadable robots.txt (``None``) does not make a page non-indexable. A page that could not
+    be read (:func:`unreadable_reason`) has ``indexable=None`` (unknown) and no not-indexable reasons.
     """
-    reasons = not_indexable_reasons(result, page, robots_txt_allowed)
+    unreadable = unreadable_reason(result)
+    reasons = [] if unreadable else not_indexable_reasons(result, page, robots_txt_allowed)
     facts = page.facts if page is not None else None
     return PageReport(
         url=requested_url,
         final_url=result.final_url,
         status=result.status,
-        indexable=not reasons,
+        indexable=None if unreadable else not reasons,
         title=facts.title if facts else "",
         content_type=result.content_type,
         canonical=facts.canonical if facts else None,
@@ -154,7 +170,26 @@ def page_report(
         not_indexable_reasons=tuple(reasons),
         redirects=result.redirects,
         error=result.error,
+        unreadable_reason=unreadable,
     )
+
+
+def unreadable_reason(result: FetchResult) -> str | None:
+    """Why the page could not be read, or None when it answered for itself.
+
+    The error kind when no usable answer came (``timeout``, ``dns_not_found``, ``connection_reset``,
+    ``body_too_large`` for a body cut at the cap, ...), ``no_response``, or the check stage's reason
+    for an answer that is not the page's own (:func:`bot.linkcheck.check.classify`: ``bot_wall``,
+    ``rate_limited`` for 429, ``auth_required`` for 401, ``temporarily_unavailable`` for 503).
+    """
+    if result.error is not None:
+        return result.error.kind.value
+    if result.status is None:
+        return "no_response"
+    verdict, reason = classify(result)
+    if verdict is Verdict.UNKNOWN and (result.status >= 400 or is_bot_wall(result)):
+        return reason
+    return None
 
 
 def not_indexable_reasons(

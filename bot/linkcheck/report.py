@@ -20,6 +20,15 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 _SLACK_LINK = re.compile(r"^<([^|>]+)(?:\|[^>]*)?>$")
 # Lines of broken/unknown links shown in the terminal before "and N more".
 TEXT_MAX_PROBLEM_LINES = 50
+# What the reasons a page could not be read mean (PageReport.unreadable_reason); others show as codes.
+UNREADABLE_WORDS = {
+    "bot_wall": "a bot wall or challenge answered instead of the page",
+    "rate_limited": "the site asked us to slow down (HTTP 429)",
+    "auth_required": "the page needs a login (HTTP 401)",
+    "temporarily_unavailable": "the site is temporarily unavailable (HTTP 503)",
+    "timeout": "no complete answer in time",
+    "body_too_large": "the page is larger than the download cap, so it was read only in part",
+}
 
 
 def parse_user_url(text: str) -> str:
@@ -100,6 +109,7 @@ def report_to_json(report: Report) -> dict[str, Any]:
             "status": page.status,
             "indexable": page.indexable,
             "not_indexable_reasons": list(page.not_indexable_reasons),
+            "unreadable_reason": page.unreadable_reason,
             "title": page.title,
             "content_type": page.content_type,
             "canonical": page.canonical,
@@ -114,11 +124,23 @@ def report_to_json(report: Report) -> dict[str, Any]:
     }
 
 
+def unreadable_words(reason: str) -> str:
+    """``bot_wall: a bot wall or challenge answered instead of the page``; unknown reasons as they are."""
+    words = UNREADABLE_WORDS.get(reason)
+    return f"{reason}: {words}" if words else reason
+
+
 def page_status_line(report: Report) -> str:
     page = report.page
     if page.error is not None:
-        return f"{page.url}: could not be fetched ({page.error.kind.value}: {page.error.message})"
+        return (
+            f"{page.url}: could not be read ({page.error.kind.value}: {page.error.message}); "
+            "indexability unknown"
+        )
     moved = f" -> {page.final_url}" if page.final_url != page.url else ""
+    if page.indexable is None:
+        why = unreadable_words(page.unreadable_reason or "no_response")
+        return f"{page.url}{moved}: HTTP {page.status}, could not be read ({why}); indexability unknown"
     reasons = ", ".join(page.not_indexable_reasons)
     index = "indexable" if page.indexable else f"not indexable ({reasons})"
     return f"{page.url}{moved}: HTTP {page.status}, {index}"

@@ -23,6 +23,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from bot.linkcheck.report import unreadable_words
 from bot.models import InboundResult, InboundVerdict, LinkCheck, OutboundResult, Report, Verdict
 from handlers.views.mrkdwn import escape, link, mention, truncate
 
@@ -103,7 +104,7 @@ def build_report_text(report: Report) -> str:
     counts = report.verdict_counts()
     page = report.page
     if page.status is None or page.error is not None:
-        return f"Link report for {page.url}: the page could not be fetched"
+        return f"Link report for {page.url}: the page could not be read"
     text = (
         f"Link report for {page.url}: {counts['broken']} broken, {counts['unknown']} unknown, "
         f"{counts['ok']} ok, {counts['skipped']} skipped"
@@ -209,7 +210,17 @@ def _page_section(report: Report) -> SectionBlock:
         lines.append(f"Redirected {len(page.redirects)}× to {link(page.final_url)}")
     if page.error is not None or page.status is None:
         why = page.error.message if page.error is not None else "no answer"
-        lines.append(f":x: The page could not be fetched: {escape(truncate(why, MAX_REASON_CHARS))}")
+        code = page.error.kind.value if page.error is not None else "no_response"
+        lines.append(
+            f":x: The page could not be read (`{escape(code)}`): {escape(truncate(why, MAX_REASON_CHARS))}"
+            " · indexability unknown"
+        )
+    elif page.indexable is None:
+        why = unreadable_words(page.unreadable_reason or "no_response")
+        lines.append(
+            f":grey_question: HTTP {page.status} · the page could not be read: "
+            f"{escape(truncate(why, MAX_REASON_CHARS))} · indexability unknown"
+        )
     else:
         status_icon = ":white_check_mark:" if page.status < 400 else ":x:"
         status = f"{status_icon} HTTP {page.status}"
