@@ -384,11 +384,13 @@ class LinkChecker:
 
     @staticmethod
     def _needs_body(result: FetchResult) -> bool:
-        """True for a refusal that would be ``broken`` but carries a bot-management vendor's header."""
+        """True for a refusal that would be ``broken`` or ``temporarily_unavailable`` (so retried) but
+        carries a bot-management vendor's header."""
         if result.error is not None or result.status not in WALL_STATUSES or result.body:
             return False
-        verdict, _ = classify(result)
-        return verdict is Verdict.BROKEN and wall_vendor(result) is not None
+        verdict, reason = classify(result)
+        wall_possible = verdict is Verdict.BROKEN or reason == TEMPORARILY_UNAVAILABLE
+        return wall_possible and wall_vendor(result) is not None
 
     @staticmethod
     def _needs_get(head: FetchResult) -> bool:
