@@ -17,8 +17,8 @@ class Verdict(StrEnum):
     """The closed set of outbound-link verdicts. Every verdict comes with a reason string."""
 
     OK = "ok"  # 2xx, possibly after redirects
-    BROKEN = "broken"  # 4xx/5xx final, NXDOMAIN, redirect loop, TLS error
-    UNKNOWN = "unknown"  # timeout, reset, 429 after retries, bot wall: never call these broken
+    BROKEN = "broken"  # 4xx/5xx final (but 503), NXDOMAIN, redirect loop, TLS error
+    UNKNOWN = "unknown"  # timeout, reset, 429 after retries, 503, bot wall: never call these broken
     SKIPPED = "skipped"  # mailto:, tel:, javascript:, data:, other schemes, refused by the address policy
 
 

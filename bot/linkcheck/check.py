@@ -9,9 +9,9 @@ Rules (issue 2, section 2, "Link targets" and "Verdicts"):
   server that asks for longer than the cap is not retried (the link is ``unknown``/``rate_limited``).
 - Retries with exponential backoff (``limits.retry_backoff_s * 2**n``, ``limits.retries`` of them) for
   5xx (but those that cannot change a moment later, :data:`NOT_RETRIED_5XX`), timeouts, resets and
-  temporary DNS failures.
-- Verdicts are conservative: a link is ``broken`` only on a definite answer (4xx/5xx final, a name
-  that does not exist, a redirect loop, a TLS error, a refused connection). Timeouts, resets, rate
+  temporary DNS failures. A 503 whose ``Retry-After`` asks for longer than the backoff is not retried.
+- Verdicts are conservative: a link is ``broken`` only on a definite answer (4xx/5xx final but 503, a
+  name that does not exist, a redirect loop, a TLS error, a refused connection). Timeouts, resets, rate
   limits, bot walls and 503 (Service Unavailable: "temporary overload or scheduled maintenance", RFC
   9110 section 15.6.4) are ``unknown``: users of every link checker complain most about false
   "broken". ``skipped`` means the link was not fetched (address policy, scheme, bad URL).

@@ -68,7 +68,7 @@ REASON_WORDS = {
     "link_present": "the link is on the page",
     "via_redirect": "the link is on the page (it reaches the target through a redirect)",
     "link_removed": "the page does not link to the target",
-    "page_gone": "the page answers with an error (4xx/5xx)",
+    "page_gone": "the page is gone (404 or 410)",
     "noindex": "the page is noindex, so the link does not count",
     "canonicalized_away": "the page's canonical points elsewhere, so the link does not count",
     "robots_blocked": "robots.txt blocks the page, so the link does not count",
@@ -80,6 +80,9 @@ REASON_WORDS = {
     "unreachable": "the page could not be reached",
     "bot_wall": "a bot wall answered instead of the page",
     "rate_limited": "the site asked us to slow down (429)",
+    "auth_required": "the page needs a login (401)",
+    "temporarily_unavailable": "the site is temporarily unavailable (503)",
+    "page_incomplete": "only part of the page could be read, and the link was not in it",
     "not_html": "the page is not HTML",
 }
 

@@ -46,7 +46,7 @@ USAGE_LINES = (
 )
 VERDICTS_NOTE = (
     "Verdicts: *ok* (2xx, possibly after redirects), *broken* (4xx/5xx, no such domain, redirect loop, "
-    "TLS error), *unknown* (timeouts, bot walls, rate limits: never called broken), *skipped* (mailto:, "
+    "TLS error), *unknown* (timeouts, 503, bot walls, rate limits: never called broken), *skipped* (mailto:, "
     "tel:, javascript:, addresses Linkpact may not visit)."
 )
 
