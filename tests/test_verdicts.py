@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from aiohttp import web
+from aiohttp.abc import ResolveResult
 
 from bot.agreements.model import AgreementState, LinkHealth
 from bot.backlinks.changes import CHANGES_TABLE, ChangeKind
@@ -26,7 +28,9 @@ from bot.linkcheck.check import LinkChecker
 from bot.linkcheck.extract import MAX_NESTING_WORK, extract_page
 from bot.linkcheck.report import page_status_line, report_to_json
 from bot.models import InboundVerdict, Verdict
+from bot.monitoring.recheck import RecheckSummary
 from bot.net.client import HttpClient
+from bot.net.resolver import StaticResolver
 from handlers.views.report_blocks import build_report_blocks, build_report_text
 from tests.conftest import LOOPBACK, loopback_settings
 from tests.support.clock import Clock
@@ -499,3 +503,57 @@ def test_the_parser_says_when_it_stopped_early() -> None:
     assert [link.href for link in cut.links] == ["/a"]
     whole = extract_page(linking_page("/a"), url)
     assert (whole.complete, whole.incomplete_reason) == (True, None)
+
+
+# -- a host name that stops existing ----------------------------------------------------------------
+class SwitchableDns(StaticResolver):
+    """Static names; ``gone`` answers NXDOMAIN (the name does not exist), ``flaky`` EAI_AGAIN (the DNS
+    server failed: it may pass)."""
+
+    def __init__(self, hosts: dict[str, list[str]]) -> None:
+        super().__init__(hosts)
+        self.gone: set[str] = set()
+        self.flaky: set[str] = set()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        if host in self.gone:
+            raise socket.gaierror(socket.EAI_NONAME, f"{host}: Name or service not known")
+        if host in self.flaky:
+            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+        return await super().resolve(host, port, family)
+
+
+async def test_a_source_host_that_no_longer_exists_is_a_loss_once_confirmed(
+    tmp_path: Path, site: LocalSite, partner: LocalSite, clock: Clock
+) -> None:
+    dns = SwitchableDns({"gone.test": ["127.0.0.2"], "flaky.test": ["127.0.0.2"]})
+
+    async def recheck_a_day_later() -> RecheckSummary:
+        # A fresh process each day, as a scheduled run would be: no pooled connection or cached address.
+        clock.advance(hours=21)
+        engine = Engine.create(loopback_settings(tmp_path), resolver=dns, now=clock)
+        try:
+            return await engine.monitor.recheck()
+        finally:
+            await engine.aclose()
+
+    target = site.url("/product")
+    partner.html("/links", linking_page(target))
+    engine = Engine.create(loopback_settings(tmp_path), resolver=dns, now=clock)
+    try:
+        for host in ("gone.test", "flaky.test"):
+            assert await engine.track(f"http://{host}:{partner.port}/links", target)
+    finally:
+        await engine.aclose()
+    assert (await recheck_a_day_later()).verdicts == {"live": 2}
+
+    dns.gone.add("gone.test")
+    dns.flaky.add("flaky.test")
+    first = await recheck_a_day_later()
+    assert first.verdicts == {"lost": 1, "unknown": 1}
+    assert first.changes == ()  # one failed check is a suspicion, not a loss
+    second = await recheck_a_day_later()
+    lost = [(c.kind, c.source_url, c.reason) for c in second.changes]
+    assert lost == [(ChangeKind.LOST, f"http://gone.test:{partner.port}/links", "unreachable")]

@@ -5,11 +5,14 @@ resolves (base href, relative URLs, redirects of the target) to the target, and 
 Otherwise it is ``lost`` with one named reason, checked in this order (``../shared/domain.md``; Google
 Search Central on noindex, canonicals and robots.txt):
 
-``page_gone`` (404, 410) -> ``link_removed`` -> ``noindex`` -> ``canonicalized_away`` -> ``robots_blocked``.
+``unreachable`` (the host name does not exist) -> ``page_gone`` (404, 410) -> ``link_removed`` ->
+``noindex`` -> ``canonicalized_away`` -> ``robots_blocked``.
 
-Only a definite answer is evidence of a loss: 404 Not Found or 410 Gone (RFC 9110 sections 15.5.5,
-15.5.11), or a link missing from a page that was read in full. Everything else is ``unknown``, never
-``lost``: a page that cannot be read (timeout, DNS failure, reset, bot wall, 429, 401, 503 with or
+Only a definite answer is evidence of a loss: a host name that does not exist (NXDOMAIN, RFC 8020),
+404 Not Found or 410 Gone (RFC 9110 sections 15.5.5, 15.5.11), or a link missing from a page that was
+read in full. A loss still becomes a confirmed one only on a second check (:mod:`bot.backlinks.confirm`).
+Everything else is ``unknown``, never ``lost``: a page that cannot be read (timeout, a DNS failure that
+may pass, reset, bot wall, 429, 401, 503 with or
 without ``Retry-After``: ``unreachable``, ``bot_wall``, ``rate_limited``, ``auth_required``,
 ``temporarily_unavailable``), another error status (``http_<status>``: a 500 or a bare 403 says
 nothing about the link), and a page parsed only in part (``page_incomplete``: a body cut at
@@ -30,6 +33,7 @@ from bot.linkcheck.robots import RobotsCache
 from bot.models import (
     ExtractedLink,
     ExtractedPage,
+    FetchErrorKind,
     FetchResult,
     InboundResult,
     InboundVerdict,
@@ -128,6 +132,9 @@ class BacklinkVerifier:
                 external_links=count_external_links(page, result.final_url) if page else None,
             )
 
+        if result.error is not None and result.error.kind is FetchErrorKind.DNS_NOT_FOUND:
+            # The name does not exist (NXDOMAIN): a definite answer, unlike a DNS server that failed.
+            return outcome(InboundVerdict.LOST, "unreachable")
         if (result.error is not None and not result.truncated) or result.status is None:
             reason = result.error.kind.value if result.error else "unreachable"
             if reason not in ("blocked_address", "body_too_large"):
