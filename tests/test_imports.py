@@ -493,15 +493,133 @@ async def test_malformed_rows_are_skipped_with_counts(eng: Engine) -> None:
         ",,,\r\n"  # blank
         f"ftp://e.example/5,{OURS}/,x,1\r\n"
         f"https://f.example/6,mailto:us@ours.example,x,1\r\n"
-        f'https://g.example/7,{OURS}/,"unclosed quote,1\r\n'
     )
     summary = await do_import(eng, data)
     assert summary.new_backlinks == 2
     assert summary.skipped == {
-        "blank_row": 1, "invalid_source_url": 1, "invalid_target_url": 1, "malformed_row": 3,
+        "blank_row": 1, "invalid_source_url": 1, "invalid_target_url": 1, "malformed_row": 2,
     }  # fmt: skip
     assert summary.skipped_rows["malformed_row"][:2] == ("3", "4")
     assert "malformed rows" in render_import_summary(summary)
+
+
+# A quoted cell that is never closed: the csv module reads every later line into that one cell, so the
+# rows after it would vanish while the rows before were stored. Every format fails whole instead.
+BROKEN_QUOTE_TABLES: dict[str, tuple[list[str], list[str]]] = {
+    # format: (header, a data row; {n} numbers its linking page)
+    "ahrefs": (["Referring page URL", "Target URL", "Anchor"], ["https://p{n}.example/a", f"{OURS}/", "a"]),
+    "semrush": (
+        ["Source url", "Target url", "Anchor", "Page ascore"],
+        ["https://p{n}.example/a", f"{OURS}/", "a", "1"],
+    ),
+    "moz": (
+        ["URL", "Title", "Anchor Text", "Spam Score", "Target URL"],
+        ["https://p{n}.example/a", "T", "a", "1%", f"{OURS}/"],
+    ),
+    "majestic": (
+        ["Source URL", "Target URL", "Anchor Text", "FlagNoFollow"],
+        ["https://p{n}.example/a", f"{OURS}/", "a", "-"],
+    ),
+    "gsc-latest-links": (["Linking page", "Last crawled"], ["https://p{n}.example/a", "2026-09-15"]),
+    "gsc-sample-links": (["Linking page"], ["https://p{n}.example/a"]),
+    "gsc-linking-sites": (["Site", "Linking pages", "Target pages"], ["p{n}.example", "4", "1"]),
+    "list": ([], ["https://p{n}.example/a"]),  # no header: the first line is already a URL
+}
+
+
+def broken_quote_export(fmt: str, *, delimiter: str = ",", closed_later: bool = False) -> str:
+    """Five data rows; the third (row 4 with a header) opens a quote in its last cell and never closes
+    it, or (``closed_later``) closes it with a stray quote at the end of the fifth."""
+    header, template = BROKEN_QUOTE_TABLES[fmt]
+    lines = [delimiter.join(header)] if header else []
+    for n in range(1, 6):
+        cells = [cell.format(n=n) for cell in template]
+        if n == 3:
+            cells[-1] = '"' + cells[-1]
+        if n == 5 and closed_later:
+            cells[-1] += '"'
+        lines.append(delimiter.join(cells))
+    return "\r\n".join(lines) + "\r\n"
+
+
+@pytest.mark.parametrize("fmt", list(BROKEN_QUOTE_TABLES))
+async def test_an_unclosed_quote_fails_the_whole_import_with_its_row(eng: Engine, fmt: str) -> None:
+    data = broken_quote_export(fmt)
+    row = 4 if fmt != "list" else 3
+    with pytest.raises(
+        InputError, match=rf"export\.csv: row {row}: line {row} opens a quoted cell .* never closed"
+    ):
+        await import_backlinks(eng, data.encode(), filename="export.csv", added_by="U1", target_site=OURS)
+    # Nothing stored: neither the rows before the broken one nor a record of the import.
+    assert await eng.store.find(BACKLINKS_TABLE) == []
+    assert await eng.store.find(LINKING_SITES_TABLE) == []
+    assert await eng.store.find(IMPORTS_TABLE) == []
+    assert write_count(eng) == 0
+    # The same file with the quote closed imports all five rows.
+    fixed = data.replace('"', "")
+    summary = await do_import(eng, fixed, target_site=OURS)
+    assert summary.imported == 5 and summary.rows_read == 5
+
+
+@pytest.mark.parametrize("fmt", [f for f, (header, _) in BROKEN_QUOTE_TABLES.items() if len(header) > 1])
+async def test_a_quote_closed_rows_later_by_a_stray_quote_fails_too(eng: Engine, fmt: str) -> None:
+    data = broken_quote_export(fmt, closed_later=True)
+    with pytest.raises(InputError, match=r"row 4: line 4 opens a quoted cell .* runs on to line 6"):
+        await import_backlinks(eng, data.encode(), filename="export.csv", added_by="U1", target_site=OURS)
+    assert await eng.store.find(BACKLINKS_TABLE) == [] and write_count(eng) == 0
+
+
+async def test_an_unclosed_quote_in_utf16_tabs_and_in_a_zip_member(eng: Engine) -> None:
+    ahrefs = broken_quote_export("ahrefs", delimiter="\t")
+    with pytest.raises(InputError, match=r"ahrefs\.csv: row 4: .*never closed"):
+        await import_backlinks(eng, utf16le(ahrefs), filename="ahrefs.csv", added_by="U1")
+    archive = zipped(
+        {
+            "Top linking sites.csv": broken_quote_export("gsc-linking-sites").replace('"', "").encode(),
+            "Latest links.csv": broken_quote_export("gsc-latest-links").encode(),
+        }
+    )
+    with pytest.raises(InputError, match=r"links\.zip/Latest links\.csv: row 4: .*never closed"):
+        await import_backlinks(eng, archive, filename="links.zip", added_by="U1", target_site=OURS)
+    assert await eng.store.find(LINKING_SITES_TABLE) == []  # the good table of the zip is not stored either
+    assert write_count(eng) == 0
+
+
+async def test_a_cell_over_the_csv_modules_limit_fails_the_import(eng: Engine) -> None:
+    data = (
+        "Source url,Target url,Anchor,Page ascore\r\n"
+        f"https://a.partner.example/1,{OURS}/,ok,1\r\n"
+        f'https://b.partner.example/2,{OURS}/,"{"x" * 200_000}",1\r\n'
+        f"https://c.partner.example/3,{OURS}/,ok,1\r\n"
+    )
+    with pytest.raises(
+        InputError, match=r"row 3: line 3 cannot be read as CSV \(field larger than field limit"
+    ):
+        await import_backlinks(eng, data.encode(), filename="export.csv", added_by="U1")
+    assert write_count(eng) == 0
+
+
+async def test_line_breaks_inside_quoted_cells_are_still_read(eng: Engine) -> None:
+    data = (
+        "Source url,Target url,Anchor,Page ascore\r\n"
+        f'https://a.partner.example/1,{OURS}/,"two\r\nlines, one comma",1\r\n'
+        f'https://b.partner.example/2,{OURS}/,"""quoted"" and\nmore",1\r\n'
+        f"https://c.partner.example/3,{OURS}/,ok,1\r\n"
+    )
+    summary = await do_import(eng, data)
+    assert summary.new_backlinks == 3 and summary.skipped == {}
+    docs = await stored(eng)
+    assert docs["https://b.partner.example/2"]["anchor"] == '"quoted" and\nmore'
+
+
+def test_cli_import_of_an_unclosed_quote_exits_2_and_stores_nothing(tmp_path: Path) -> None:
+    export = tmp_path / "semrush.csv"
+    export.write_text(broken_quote_export("semrush"))
+    db = tmp_path / "db.json"
+    proc = run_cli("import", str(export), db=db)
+    assert proc.returncode == 2, proc.stderr
+    assert "semrush.csv: row 4: line 4 opens a quoted cell" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.stdout == "" and not db.exists()
 
 
 async def test_private_and_local_sources_are_skipped_not_fatal(eng: Engine) -> None:

@@ -281,10 +281,10 @@ def _read_pages(
     skip = tally.skip
     rows_read = duplicates = 0
 
-    for number, cells in records(text, layout):
+    for number, cells in records(text, layout, origin["import_file"]):
         rows_read += 1
-        if cells is None or (len(cells) != width and not _row_shape_ok(cells, width)):
-            skip(BLANK_ROW if cells is not None and _blank(cells) else MALFORMED_ROW, number)
+        if len(cells) != width and not _row_shape_ok(cells, width):
+            skip(BLANK_ROW if _blank(cells) else MALFORMED_ROW, number)
             continue
         if not width:  # a list without a header: one or two cells
             cells = [*cells, "", ""]
@@ -409,10 +409,10 @@ def _read_sites(
     tally = parsed.tally
     site_at = positions["site"]
     counts = [(name, positions[name]) for name in ("linking_pages", "target_pages") if name in positions]
-    for number, cells in records(text, layout):
+    for number, cells in records(text, layout, origin["import_file"]):
         tally.rows_read += 1
-        if cells is None or not _row_shape_ok(cells, layout.width):
-            tally.skip(BLANK_ROW if cells is not None and _blank(cells) else MALFORMED_ROW, number)
+        if not _row_shape_ok(cells, layout.width):
+            tally.skip(BLANK_ROW if _blank(cells) else MALFORMED_ROW, number)
             continue
         raw = cells[site_at].strip() if site_at < len(cells) else ""
         if not raw:
