@@ -469,5 +469,28 @@ async def test_import_groups_rows_by_agreement_id_and_stores_them(engine: Engine
     assert [b.source_url for b in tracked] == ["https://blog.p.example/b"]
 
 
+async def test_an_agreement_already_stored_or_given_twice_is_refused(engine: Engine) -> None:
+    text = (
+        "AGREEMENT ID,URL FROM,EXPECTED LANDING PAGE URL,DIRECTION\r\n"
+        "7,https://p.example/links,https://ours.example/,theirs\r\n"
+        "7,https://ours.example/friends,https://p.example/,ours\r\n"
+        "9,https://q.example/a,https://ours.example/,theirs\r\n"
+    )
+    await import_csv(engine.agreements, text, owner=OWNER)
+    # Compared by link_key: the case of the host and a trailing slash do not make another agreement.
+    again = text.replace("https://p.example/links", "https://P.example/links/") + (
+        "10,https://r.example/a,https://ours.example/,theirs\r\n"
+        "11,https://r.example/a,https://ours.example,theirs\r\n"
+    )
+    with pytest.raises(CsvImportError) as caught:
+        await import_csv(engine.agreements, again, owner=OWNER)
+    assert [(p.rows, p.message.split(";")[0]) for p in caught.value.problems] == [
+        ((2, 3), "this agreement is already stored as #1 (p.example: the same partner and promised links)"),
+        ((4,), "this agreement is already stored as #2 (q.example: the same partner and promised links)"),
+        ((6,), "the same agreement (partner and promised links) as row 5"),
+    ]
+    assert len(await engine.agreements.all()) == 2  # nothing more was stored
+
+
 def test_a_header_only_file_has_no_agreements() -> None:
     assert parse_csv(",".join(COLUMNS) + "\r\n", owner=OWNER, today=TODAY) == []

@@ -379,13 +379,77 @@ async def import_csv(service: AgreementService, data: bytes | str, *, owner: str
 
     All or nothing: nothing is stored when any row is bad (:class:`CsvImportError`), and the whole file
     is stored in one transaction. Deadlines already past are accepted (restoring an export of overdue
-    agreements must work).
+    agreements must work). An agreement that is already stored (:func:`agreement_key`: the same partner
+    and the same promised links), or that the file gives twice, is refused with its rows and the stored
+    agreement's id: re-importing an export into the database it came from would otherwise double every
+    agreement without a word.
     """
     parsed = read_csv(data, owner=owner, today=service.today())
-    validate_import(service, parsed)
+    drafts = validate_import(service, parsed)
+    refuse_duplicates(parsed, drafts, await service.all())
     return await service.add_many(
         [item.input for item in parsed], action="imported", allow_past_deadline=True
     )
+
+
+AgreementKey = tuple[str, frozenset[tuple[str, str, str]]]
+
+
+def agreement_key(agreement: Agreement) -> AgreementKey:
+    """What makes two agreements the same one, whatever their ids (ids are per database: ``12`` in one
+    database is another agreement in the next): the partner's registrable domain and the set of promised
+    links, each as (direction, source, target) compared by :func:`bot.urls.link_key`. So an export read
+    back into the database it came from matches every agreement, even after its ids were cleared."""
+    partner = url_registrable_domain(agreement.partner_site) or agreement.partner_site.strip().lower()
+    return partner, frozenset(
+        (link.direction.value, _comparable(link.source_url), _comparable(link.target_url))
+        for link in agreement.links
+    )
+
+
+def _comparable(url: str) -> str:
+    try:
+        return link_key(url)
+    except ValueError:
+        return url.strip()
+
+
+def refuse_duplicates(
+    parsed: Sequence[CsvAgreement], drafts: Sequence[Agreement], stored: Iterable[Agreement]
+) -> None:
+    """Raise :class:`CsvImportError` naming the rows of each agreement in ``drafts`` (validated from
+    ``parsed``, in the same order) that is already among ``stored`` or repeats an earlier one of the
+    file (:func:`agreement_key`)."""
+    known: dict[AgreementKey, Agreement] = {}
+    for agreement in stored:
+        known.setdefault(agreement_key(agreement), agreement)
+    in_file: dict[AgreementKey, CsvAgreement] = {}
+    problems: list[CsvProblem] = []
+    for item, draft in zip(parsed, drafts, strict=True):
+        key = agreement_key(draft)
+        existing = known.get(key)
+        if existing is not None:
+            problems.append(
+                CsvProblem(
+                    item.rows,
+                    f"this agreement is already stored as #{existing.id} ({existing.partner_name}: the same "
+                    "partner and promised links); delete these rows, or change the stored agreement "
+                    "instead of importing it again",
+                )
+            )
+        elif key in in_file:
+            first = in_file[key]
+            problems.append(
+                CsvProblem(
+                    item.rows,
+                    f"the same agreement (partner and promised links) as row"
+                    f"{'s' if len(first.rows) > 1 else ''} {', '.join(map(str, first.rows))}; keep one",
+                )
+            )
+        else:
+            in_file[key] = item
+    if problems:
+        raise CsvImportError(problems)
 
 
 def _field_problem(item: CsvAgreement, key: str, message: str) -> CsvProblem:
