@@ -8,6 +8,7 @@ environment winning) and raises :class:`ConfigError` with a readable message on 
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -343,29 +344,56 @@ def _app_id(raw: str) -> str | None:
 
 
 def parse_networks(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    """Parse comma-separated CIDRs (``"127.0.0.0/8, ::1/128"``). Raises :class:`ConfigError`."""
+    """Parse comma-separated CIDRs (``"127.0.0.0/8, ::1/128"``). Raises :class:`ConfigError`.
+
+    A network written with host bits set (``127.0.0.2/24``) is refused, not widened: the person may have
+    meant the one address (``/32``) or the whole network, and exempting more of the address policy than
+    was written is the wrong guess to make silently (docs/security.md).
+    """
     networks = []
     for part in text.split(","):
         part = part.strip()
         if not part:
             continue
         try:
-            networks.append(ipaddress.ip_network(part, strict=False))
+            networks.append(ipaddress.ip_network(part, strict=True))
         except ValueError as exc:
-            raise ConfigError(f"LINKPACT_ALLOW_NETWORKS: {part!r} is not a network in CIDR form") from exc
+            try:
+                widened = ipaddress.ip_network(part, strict=False)
+            except ValueError:
+                raise ConfigError(f"LINKPACT_ALLOW_NETWORKS: {part!r} is not a network in CIDR form") from exc
+            address = part.split("/", 1)[0].strip()
+            single = f"{address}/{widened.max_prefixlen}"
+            raise ConfigError(
+                f"LINKPACT_ALLOW_NETWORKS: {part} has host bits set, so it would allow the whole network "
+                f"{widened} ({widened.num_addresses:,} addresses); write {widened} if that is what you "
+                f"mean, or {single} for that one address"
+            ) from exc
     return tuple(networks)
+
+
+# The unit a setting's name ends in (docs: "Settings say their unit"), for messages about its value.
+_UNIT_SUFFIXES = (("_S", "seconds"), ("_H", "hours"), ("_DAYS", "days"), ("_BYTES", "bytes"))
+
+
+def _unit(name: str) -> str:
+    """``seconds``, ``hours``, ``days`` or ``bytes`` from the end of a setting's name; ``""`` for counts."""
+    return next((unit for suffix, unit in _UNIT_SUFFIXES if name.endswith(suffix)), "")
 
 
 def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 1) -> int:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
+    unit = _unit(name)
     try:
         value = int(raw)
     except ValueError as exc:
-        raise ConfigError(f"{name}: {raw!r} is not a whole number") from exc
+        what = f"a whole number of {unit}" if unit else "a whole number"
+        raise ConfigError(f"{name}: {raw!r} is not {what}") from exc
     if value < minimum:
-        raise ConfigError(f"{name}: must be at least {minimum}, got {value}")
+        unit = unit.removesuffix("s") if minimum == 1 else unit  # "at least 1 day", "at least 0 days"
+        raise ConfigError(f"{name}: must be at least {minimum}{f' {unit}' if unit else ''}, got {value}")
     return value
 
 
@@ -373,10 +401,12 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
+    unit = _unit(name)
+    what = f"a number of {unit}" if unit else "a number"
     try:
         value = float(raw)
     except ValueError as exc:
-        raise ConfigError(f"{name}: {raw!r} is not a number of seconds") from exc
-    if value <= 0:
-        raise ConfigError(f"{name}: must be positive, got {value}")
+        raise ConfigError(f"{name}: {raw!r} is not {what}") from exc
+    if math.isnan(value) or value <= 0:
+        raise ConfigError(f"{name}: must be {what} above 0, got {raw.strip()}")
     return value

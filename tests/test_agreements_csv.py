@@ -364,6 +364,43 @@ async def test_bad_rows_are_all_reported_and_nothing_is_stored(engine: Engine) -
     assert await engine.agreements.all() == []
 
 
+@pytest.mark.parametrize("delimiter", [",", ";", "\t"])
+async def test_an_unclosed_quote_fails_the_whole_file_with_its_row(engine: Engine, delimiter: str) -> None:
+    header = ["URL FROM", "EXPECTED LANDING PAGE URL", "NOTES"]
+    rows = [[f"https://p{n}.example/x", "https://ours.example/", f"note {n}"] for n in range(1, 6)]
+    rows[2][2] = '"note 3 opens a quote'  # row 4 (the header is row 1)
+    text = "\r\n".join(delimiter.join(cells) for cells in [header, *rows]) + "\r\n"
+    with pytest.raises(CsvImportError) as caught:
+        await import_csv(engine.agreements, text.encode(), owner=OWNER)
+    [problem] = caught.value.problems
+    assert problem.rows == (4,)
+    assert "line 4 opens a quoted cell" in problem.message and "never closed" in problem.message
+    assert await engine.agreements.all() == []  # not even the rows before it
+
+    # A stray quote further down closes it: the rows in between would be one note.
+    rows[4][2] = 'note 5"'
+    text = "\r\n".join(delimiter.join(cells) for cells in [header, *rows]) + "\r\n"
+    with pytest.raises(CsvImportError, match=r"row 4: line 4 opens a quoted cell .* runs on to line 6"):
+        parse_csv(text, owner=OWNER, today=TODAY)
+
+    # A note with line breaks and delimiters, quoted properly, is one row as before.
+    rows[2][2], rows[4][2] = f'"two{delimiter} lines\nof a note"', "note 5"
+    text = "\r\n".join(delimiter.join(cells) for cells in [header, *rows]) + "\r\n"
+    parsed = parse_csv(text, owner=OWNER, today=TODAY)
+    assert [item.notes for item in parsed][2] == f"two{delimiter} lines\nof a note"
+    assert len(parsed) == 5
+
+
+def test_a_cell_over_the_csv_modules_limit_is_a_problem_on_its_row() -> None:
+    text = (
+        "URL FROM,EXPECTED LANDING PAGE URL,NOTES\r\n"
+        "https://a.example/x,https://ours.example/,ok\r\n"
+        f'https://b.example/x,https://ours.example/,"{"n" * 200_000}"\r\n'
+    )
+    with pytest.raises(CsvImportError, match=r"row 3: line 3 cannot be read as CSV"):
+        parse_csv(text, owner=OWNER, today=TODAY)
+
+
 def test_rows_of_one_agreement_must_agree() -> None:
     text = (
         "AGREEMENT ID,URL FROM,EXPECTED LANDING PAGE URL,PARTNER,KIND\r\n"
@@ -430,6 +467,29 @@ async def test_import_groups_rows_by_agreement_id_and_stores_them(engine: Engine
     # The partner-side links are tracked backlinks, as for agreements logged by hand.
     tracked = await engine.tracked("https://ours.example/")
     assert [b.source_url for b in tracked] == ["https://blog.p.example/b"]
+
+
+async def test_an_agreement_already_stored_or_given_twice_is_refused(engine: Engine) -> None:
+    text = (
+        "AGREEMENT ID,URL FROM,EXPECTED LANDING PAGE URL,DIRECTION\r\n"
+        "7,https://p.example/links,https://ours.example/,theirs\r\n"
+        "7,https://ours.example/friends,https://p.example/,ours\r\n"
+        "9,https://q.example/a,https://ours.example/,theirs\r\n"
+    )
+    await import_csv(engine.agreements, text, owner=OWNER)
+    # Compared by link_key: the case of the host and a trailing slash do not make another agreement.
+    again = text.replace("https://p.example/links", "https://P.example/links/") + (
+        "10,https://r.example/a,https://ours.example/,theirs\r\n"
+        "11,https://r.example/a,https://ours.example,theirs\r\n"
+    )
+    with pytest.raises(CsvImportError) as caught:
+        await import_csv(engine.agreements, again, owner=OWNER)
+    assert [(p.rows, p.message.split(";")[0]) for p in caught.value.problems] == [
+        ((2, 3), "this agreement is already stored as #1 (p.example: the same partner and promised links)"),
+        ((4,), "this agreement is already stored as #2 (q.example: the same partner and promised links)"),
+        ((6,), "the same agreement (partner and promised links) as row 5"),
+    ]
+    assert len(await engine.agreements.all()) == 2  # nothing more was stored
 
 
 def test_a_header_only_file_has_no_agreements() -> None:

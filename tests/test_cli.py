@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from aiohttp import web
+
 from tests.support.site import LocalSite
 
 CLI_TIMEOUT_S = 60
@@ -142,3 +144,57 @@ def test_check_does_not_load_the_other_commands_modules() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=CLI_TIMEOUT_S)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+def _cut_short(args: list[str], db: Path, *, read: int) -> tuple[int, str, bytes]:
+    """Run ``linkpact ARGS | head -c READ``: read that many bytes of stdout, close the pipe as ``head``
+    does, and return the exit code, stderr and what was read."""
+    env = {**os.environ, "LINKPACT_DB": str(db), "LINKPACT_ALLOW_NETWORKS": "127.0.0.0/8"}
+    env.pop("LINKPACT_DEBUG", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=db.parent,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    head = proc.stdout.read(read)
+    proc.stdout.close()  # the reader goes away while linkpact still has output to write
+    stderr = proc.stderr.read().decode()
+    return proc.wait(timeout=CLI_TIMEOUT_S), stderr, head
+
+
+def test_a_closed_pipe_ends_the_command_quietly(site: LocalSite, tmp_path: Path) -> None:
+    db = tmp_path / "db.json"
+    listing = tmp_path / "list.csv"
+    # Far more than a pipe's buffer (64 kB on Linux) of output, so the writes really hit the closed pipe.
+    listing.write_text(
+        "linking page,target\n"
+        + "".join(f"https://site{i}.example/page,https://ours.example/\n" for i in range(4000))
+    )
+    assert run_cli("import", str(listing), db=db).returncode == 0
+
+    code, stderr, head = _cut_short(["tracked"], db, read=20)  # linkpact tracked | head -c 20
+    assert head.startswith(b"https://site")
+    assert (code, stderr) == (141, "")  # 128 + SIGPIPE, as a shell shows it; no "internal error"
+    code, stderr, head = _cut_short(["tracked", "--json"], db, read=10)
+    assert head.startswith(b"[")
+    assert (code, stderr) == (141, "")
+
+    async def ok(request: web.Request) -> web.StreamResponse:
+        return web.Response(text="ok", content_type="text/html")
+
+    site.fallback = ok
+    anchor = "a long anchor text " * 10
+    site.html("/", "".join(f'<a href="/p{i}">{anchor}{i}</a>' for i in range(300)))
+    code, stderr, head = _cut_short(["check", site.url("/"), "--json", "--quiet"], db, read=10)
+    assert head.startswith(b"{")
+    assert (code, stderr) == (141, "")
+
+
+def test_output_to_a_reader_that_reads_everything_is_unchanged(tmp_path: Path) -> None:
+    db = tmp_path / "db.json"
+    proc = run_cli("tracked", db=db)
+    assert proc.returncode == 0 and proc.stderr == ""
+    assert proc.stdout.startswith("no tracked backlinks yet")

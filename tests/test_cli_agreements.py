@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import resource
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -96,3 +100,89 @@ def test_export_then_import_round_trip(tmp_path: Path) -> None:
     refused = run_cli("agreement", "import", str(broken), db=other)
     assert refused.returncode == 2 and "row 2" in refused.stderr
     assert len(json.loads(run_cli("agreement", "list", "--json", db=other).stdout)) == 1
+
+
+def _add_two(db: Path) -> None:
+    for partner, path in (("Bakery", "bakery"), ("Mill", "mill")):
+        added = run_cli(
+            "agreement", "add", "--partner", partner, "--site", f"https://{path}.example/",
+            "--link", f"https://{path}.example/friends", "https://ours.example/",
+            "--link", "https://ours.example/partners", f"https://{path}.example/", "--direction", "ours",
+            db=db,
+        )  # fmt: skip
+        assert added.returncode == 0, added.stderr
+
+
+def test_reimporting_an_export_into_its_database_is_refused_not_duplicated(tmp_path: Path) -> None:
+    db = tmp_path / "db.json"
+    _add_two(db)
+    export = tmp_path / "agreements.csv"
+    assert run_cli("agreement", "export", str(export), db=db).returncode == 0
+    before = db.read_bytes()
+
+    again = run_cli("agreement", "import", str(export), db=db)
+    assert again.returncode == 2, again.stdout
+    # The export lists the newest agreement first.
+    assert "rows 2, 3: this agreement is already stored as #2 (Mill" in again.stderr
+    assert "rows 4, 5: this agreement is already stored as #1 (Bakery" in again.stderr
+    assert "Traceback" not in again.stderr and again.stdout == ""
+    assert db.read_bytes() == before  # nothing written
+    listed = json.loads(run_cli("agreement", "list", "--json", db=db).stdout)
+    assert sorted(a["id"] for a in listed) == ["1", "2"]
+
+    # The key is the agreement, not its id: a Linkody sheet (no ids; one agreement per row) read twice.
+    linkody = tmp_path / "linkody.csv"
+    linkody.write_text(
+        "URL FROM,EXPECTED LANDING PAGE URL\r\nhttps://rye.example/x,https://ours.example/\r\n"
+    )
+    assert run_cli("agreement", "import", str(linkody), db=db).returncode == 0
+    after_first = db.read_bytes()
+    second = run_cli("agreement", "import", str(linkody), db=db)
+    assert second.returncode == 2
+    assert "row 2: this agreement is already stored as #3 (rye.example" in second.stderr
+    assert db.read_bytes() == after_first
+
+    # Into another database the same file imports (the round trip is what export is for) ...
+    other = tmp_path / "other.json"
+    assert run_cli("agreement", "import", str(export), db=other).returncode == 0
+    # ... once.
+    twice = run_cli("agreement", "import", str(export), db=other)
+    assert twice.returncode == 2 and "already stored as #1 (Mill" in twice.stderr
+    assert len(json.loads(run_cli("agreement", "list", "--json", db=other).stdout)) == 2
+
+
+def _run_limited(args: list[str], db: Path, **options: object) -> subprocess.CompletedProcess[str]:
+    """``run_cli`` with the address space capped at 1.5 GB, so reading without a cap fails fast
+    (MemoryError) instead of taking the machine's memory."""
+
+    def cap_memory() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (1_500_000_000, 1_500_000_000))
+
+    env = {**os.environ, "LINKPACT_DB": str(db)}
+    env.pop("LINKPACT_DEBUG", None)
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True, env=env, cwd=db.parent,
+        timeout=30, preexec_fn=cap_memory, check=False, **options,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+def test_agreement_import_refuses_devices_and_pipes_and_reads_stdin(tmp_path: Path) -> None:
+    db = tmp_path / "db.json"
+    zero = _run_limited(["agreement", "import", "/dev/zero"], db)
+    assert zero.returncode == 2, zero.stderr
+    assert "/dev/zero is a character device, not a file" in zero.stderr
+    fifo = tmp_path / "agreements.fifo"
+    os.mkfifo(fifo)
+    piped = _run_limited(["agreement", "import", str(fifo)], db)  # no writer: reading it would block
+    assert piped.returncode == 2 and "is a pipe (FIFO), not a file" in piped.stderr
+    endless = subprocess.Popen(["cat", "/dev/zero"], stdout=subprocess.PIPE)  # a pipe without an end
+    try:
+        capped = _run_limited(["agreement", "import", "-"], db, stdin=endless.stdout)
+    finally:
+        endless.kill()
+        endless.wait()
+    assert capped.returncode == 2 and "standard input is over the limit of 50,000,000 bytes" in capped.stderr
+    text = "URL FROM,EXPECTED LANDING PAGE URL\r\nhttps://p.example/x,https://ours.example/\r\n"
+    stdin = _run_limited(["agreement", "import", "-"], db, input=text)
+    assert stdin.returncode == 0, stdin.stderr
+    assert "imported 1 agreements from -" in stdin.stdout

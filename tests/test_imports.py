@@ -10,6 +10,10 @@ import codecs
 import csv
 import io
 import json
+import os
+import subprocess
+import sys
+import threading
 import zipfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,7 +23,7 @@ import pytest
 
 from bot.backlinks.registry import BACKLINKS_TABLE
 from bot.cli.imports import FORMAT_NAMES, read_export
-from bot.cli.imports import MAX_IMPORT_BYTES as CLI_MAX_IMPORT_BYTES
+from bot.cli.imports import MAX_IMPORT_FILE_BYTES as CLI_MAX_IMPORT_FILE_BYTES
 from bot.config import Settings
 from bot.engine import Engine
 from bot.errors import InputError
@@ -28,6 +32,8 @@ from bot.imports import (
     IMPORTS_TABLE,
     LINKING_SITES_TABLE,
     MAX_IMPORT_BYTES,
+    MAX_IMPORT_CHARS,
+    MAX_IMPORT_FILE_BYTES,
     ImportSummary,
     import_backlinks,
     render_import_summary,
@@ -493,15 +499,133 @@ async def test_malformed_rows_are_skipped_with_counts(eng: Engine) -> None:
         ",,,\r\n"  # blank
         f"ftp://e.example/5,{OURS}/,x,1\r\n"
         f"https://f.example/6,mailto:us@ours.example,x,1\r\n"
-        f'https://g.example/7,{OURS}/,"unclosed quote,1\r\n'
     )
     summary = await do_import(eng, data)
     assert summary.new_backlinks == 2
     assert summary.skipped == {
-        "blank_row": 1, "invalid_source_url": 1, "invalid_target_url": 1, "malformed_row": 3,
+        "blank_row": 1, "invalid_source_url": 1, "invalid_target_url": 1, "malformed_row": 2,
     }  # fmt: skip
     assert summary.skipped_rows["malformed_row"][:2] == ("3", "4")
     assert "malformed rows" in render_import_summary(summary)
+
+
+# A quoted cell that is never closed: the csv module reads every later line into that one cell, so the
+# rows after it would vanish while the rows before were stored. Every format fails whole instead.
+BROKEN_QUOTE_TABLES: dict[str, tuple[list[str], list[str]]] = {
+    # format: (header, a data row; {n} numbers its linking page)
+    "ahrefs": (["Referring page URL", "Target URL", "Anchor"], ["https://p{n}.example/a", f"{OURS}/", "a"]),
+    "semrush": (
+        ["Source url", "Target url", "Anchor", "Page ascore"],
+        ["https://p{n}.example/a", f"{OURS}/", "a", "1"],
+    ),
+    "moz": (
+        ["URL", "Title", "Anchor Text", "Spam Score", "Target URL"],
+        ["https://p{n}.example/a", "T", "a", "1%", f"{OURS}/"],
+    ),
+    "majestic": (
+        ["Source URL", "Target URL", "Anchor Text", "FlagNoFollow"],
+        ["https://p{n}.example/a", f"{OURS}/", "a", "-"],
+    ),
+    "gsc-latest-links": (["Linking page", "Last crawled"], ["https://p{n}.example/a", "2026-09-15"]),
+    "gsc-sample-links": (["Linking page"], ["https://p{n}.example/a"]),
+    "gsc-linking-sites": (["Site", "Linking pages", "Target pages"], ["p{n}.example", "4", "1"]),
+    "list": ([], ["https://p{n}.example/a"]),  # no header: the first line is already a URL
+}
+
+
+def broken_quote_export(fmt: str, *, delimiter: str = ",", closed_later: bool = False) -> str:
+    """Five data rows; the third (row 4 with a header) opens a quote in its last cell and never closes
+    it, or (``closed_later``) closes it with a stray quote at the end of the fifth."""
+    header, template = BROKEN_QUOTE_TABLES[fmt]
+    lines = [delimiter.join(header)] if header else []
+    for n in range(1, 6):
+        cells = [cell.format(n=n) for cell in template]
+        if n == 3:
+            cells[-1] = '"' + cells[-1]
+        if n == 5 and closed_later:
+            cells[-1] += '"'
+        lines.append(delimiter.join(cells))
+    return "\r\n".join(lines) + "\r\n"
+
+
+@pytest.mark.parametrize("fmt", list(BROKEN_QUOTE_TABLES))
+async def test_an_unclosed_quote_fails_the_whole_import_with_its_row(eng: Engine, fmt: str) -> None:
+    data = broken_quote_export(fmt)
+    row = 4 if fmt != "list" else 3
+    with pytest.raises(
+        InputError, match=rf"export\.csv: row {row}: line {row} opens a quoted cell .* never closed"
+    ):
+        await import_backlinks(eng, data.encode(), filename="export.csv", added_by="U1", target_site=OURS)
+    # Nothing stored: neither the rows before the broken one nor a record of the import.
+    assert await eng.store.find(BACKLINKS_TABLE) == []
+    assert await eng.store.find(LINKING_SITES_TABLE) == []
+    assert await eng.store.find(IMPORTS_TABLE) == []
+    assert write_count(eng) == 0
+    # The same file with the quote closed imports all five rows.
+    fixed = data.replace('"', "")
+    summary = await do_import(eng, fixed, target_site=OURS)
+    assert summary.imported == 5 and summary.rows_read == 5
+
+
+@pytest.mark.parametrize("fmt", [f for f, (header, _) in BROKEN_QUOTE_TABLES.items() if len(header) > 1])
+async def test_a_quote_closed_rows_later_by_a_stray_quote_fails_too(eng: Engine, fmt: str) -> None:
+    data = broken_quote_export(fmt, closed_later=True)
+    with pytest.raises(InputError, match=r"row 4: line 4 opens a quoted cell .* runs on to line 6"):
+        await import_backlinks(eng, data.encode(), filename="export.csv", added_by="U1", target_site=OURS)
+    assert await eng.store.find(BACKLINKS_TABLE) == [] and write_count(eng) == 0
+
+
+async def test_an_unclosed_quote_in_utf16_tabs_and_in_a_zip_member(eng: Engine) -> None:
+    ahrefs = broken_quote_export("ahrefs", delimiter="\t")
+    with pytest.raises(InputError, match=r"ahrefs\.csv: row 4: .*never closed"):
+        await import_backlinks(eng, utf16le(ahrefs), filename="ahrefs.csv", added_by="U1")
+    archive = zipped(
+        {
+            "Top linking sites.csv": broken_quote_export("gsc-linking-sites").replace('"', "").encode(),
+            "Latest links.csv": broken_quote_export("gsc-latest-links").encode(),
+        }
+    )
+    with pytest.raises(InputError, match=r"links\.zip/Latest links\.csv: row 4: .*never closed"):
+        await import_backlinks(eng, archive, filename="links.zip", added_by="U1", target_site=OURS)
+    assert await eng.store.find(LINKING_SITES_TABLE) == []  # the good table of the zip is not stored either
+    assert write_count(eng) == 0
+
+
+async def test_a_cell_over_the_csv_modules_limit_fails_the_import(eng: Engine) -> None:
+    data = (
+        "Source url,Target url,Anchor,Page ascore\r\n"
+        f"https://a.partner.example/1,{OURS}/,ok,1\r\n"
+        f'https://b.partner.example/2,{OURS}/,"{"x" * 200_000}",1\r\n'
+        f"https://c.partner.example/3,{OURS}/,ok,1\r\n"
+    )
+    with pytest.raises(
+        InputError, match=r"row 3: line 3 cannot be read as CSV \(field larger than field limit"
+    ):
+        await import_backlinks(eng, data.encode(), filename="export.csv", added_by="U1")
+    assert write_count(eng) == 0
+
+
+async def test_line_breaks_inside_quoted_cells_are_still_read(eng: Engine) -> None:
+    data = (
+        "Source url,Target url,Anchor,Page ascore\r\n"
+        f'https://a.partner.example/1,{OURS}/,"two\r\nlines, one comma",1\r\n'
+        f'https://b.partner.example/2,{OURS}/,"""quoted"" and\nmore",1\r\n'
+        f"https://c.partner.example/3,{OURS}/,ok,1\r\n"
+    )
+    summary = await do_import(eng, data)
+    assert summary.new_backlinks == 3 and summary.skipped == {}
+    docs = await stored(eng)
+    assert docs["https://b.partner.example/2"]["anchor"] == '"quoted" and\nmore'
+
+
+def test_cli_import_of_an_unclosed_quote_exits_2_and_stores_nothing(tmp_path: Path) -> None:
+    export = tmp_path / "semrush.csv"
+    export.write_text(broken_quote_export("semrush"))
+    db = tmp_path / "db.json"
+    proc = run_cli("import", str(export), db=db)
+    assert proc.returncode == 2, proc.stderr
+    assert "semrush.csv: row 4: line 4 opens a quoted cell" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.stdout == "" and not db.exists()
 
 
 async def test_private_and_local_sources_are_skipped_not_fatal(eng: Engine) -> None:
@@ -617,7 +741,9 @@ async def test_header_only_file_imports_nothing_and_writes_nothing(eng: Engine) 
 
 
 async def test_size_limits_and_zip_bombs(eng: Engine) -> None:
-    assert CLI_MAX_IMPORT_BYTES == MAX_IMPORT_BYTES
+    assert CLI_MAX_IMPORT_FILE_BYTES == MAX_IMPORT_FILE_BYTES
+    # A text at the character cap fits the file cap in UTF-16; Slack's download cap stays lower.
+    assert MAX_IMPORT_FILE_BYTES >= 2 * MAX_IMPORT_CHARS > MAX_IMPORT_BYTES
     data = table([["Referring page URL", "Target URL"], ["https://a.partner.example/1", f"{OURS}/"]]).encode()
     with pytest.raises(InputError, match="limit"):
         await import_backlinks(eng, data, filename="x.csv", added_by="U1", max_bytes=len(data) - 1)
@@ -751,10 +877,100 @@ def test_cli_import_json_and_exit_codes(tmp_path: Path) -> None:
 
 
 def test_cli_reads_files_within_the_limit(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="not a file"):
+    with pytest.raises(InputError, match=r"cannot read .*nope\.csv: No such file"):
         read_export(str(tmp_path / "nope.csv"))
     big = tmp_path / "big.csv"
     big.write_bytes(b"x" * 11)
     with pytest.raises(InputError, match="limit is 10"):
         read_export(str(big), max_bytes=10)
     assert read_export(str(big), max_bytes=11) == b"x" * 11
+    with pytest.raises(InputError, match="is a directory, not a file"):
+        read_export(str(tmp_path))
+
+
+def test_cli_refuses_devices_and_pipes_before_reading(tmp_path: Path) -> None:
+    # /dev/zero never ends: reading it "to the end" ran the process out of memory.
+    with pytest.raises(InputError, match=r"/dev/zero is a character device, not a file.*pipe it in with -"):
+        read_export("/dev/zero")
+    fifo = tmp_path / "export.fifo"
+    os.mkfifo(fifo)
+    # Refused at once, without waiting for a writer to open the other end.
+    with pytest.raises(InputError, match="is a pipe \\(FIFO\\), not a file"):
+        read_export(str(fifo))
+
+
+def test_cli_reads_standard_input_within_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``-`` reads a real pipe; the cap holds while reading (the writer would never stop)."""
+    read_end, write_end = os.pipe()
+    stop = threading.Event()
+
+    def endless() -> None:
+        with open(write_end, "wb") as out:
+            try:
+                while not stop.is_set():
+                    out.write(b"https://a.partner.example/\n" * 4096)
+            except BrokenPipeError:
+                pass
+
+    writer = threading.Thread(target=endless, daemon=True)
+    writer.start()
+    with open(read_end, "rb") as pipe:
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(pipe))
+        with pytest.raises(InputError, match="standard input is over the limit of 1,000,000 bytes"):
+            read_export("-", max_bytes=1_000_000)
+        stop.set()
+    writer.join(timeout=10)
+    read_end, write_end = os.pipe()
+    os.write(write_end, b"Linking page\nhttps://a.partner.example/\n")
+    os.close(write_end)
+    with open(read_end, "rb") as pipe:
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(pipe))
+        assert read_export("-") == b"Linking page\nhttps://a.partner.example/\n"
+
+
+def test_cli_import_from_standard_input_and_from_a_device(tmp_path: Path) -> None:
+    db = tmp_path / "db.json"
+    export = table([["Referring page URL", "Target URL"], ["https://a.partner.example/1", f"{OURS}/"]])
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "import", "-", "--json"],
+        input=export.encode(), capture_output=True, env={**os.environ, "LINKPACT_DB": str(db)},
+        cwd=tmp_path, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert (summary["filename"], summary["new_backlinks"]) == ("stdin", 1)
+    zero = run_cli("import", "/dev/zero", db=db)
+    assert zero.returncode == 2 and "character device" in zero.stderr and "Traceback" not in zero.stderr
+
+
+async def test_the_cap_is_on_the_text_not_on_its_encoding(eng: Engine) -> None:
+    """UTF-16 takes two bytes a character: a file twice the text cap in bytes holds a text within it."""
+    rows = [["Referring page URL", "Target URL", "Anchor"]] + [
+        [f"https://p{i}.partner.example/a", f"{OURS}/", "x" * 40] for i in range(200)
+    ]
+    text = table(rows, "\t")
+    data = utf16le(text)
+    assert len(data) > 2 * len(text)  # the bytes are twice the text ...
+    summary = await do_import(eng, data, max_chars=len(text) + 1, max_bytes=len(data))
+    assert summary.new_backlinks == 200  # ... and the text cap is what counts
+    too_long = r"export\.csv holds over 1,000 characters of text; split the export"
+    with pytest.raises(InputError, match=too_long):
+        await import_backlinks(eng, text.encode(), filename="export.csv", added_by="U1", max_chars=1_000)
+    # In a zip, the tables' text counts together.
+    archive = zipped({"a.csv": text.encode(), "b.csv": text.replace("p1", "q1").encode()})
+    with pytest.raises(InputError, match=r"links\.zip's tables hold over"):
+        await import_backlinks(eng, archive, filename="links.zip", added_by="U1", max_chars=len(text) + 10)
+
+
+def test_cli_imports_a_utf16_export_whole(tmp_path: Path) -> None:
+    """The functional half of bench/import_bench.py (which times 100,000 rows, about 58 MB): the CLI
+    reads a UTF-16 export, bigger in bytes than its text, and imports every row."""
+    rows = [["Referring page URL", "Target URL", "Anchor"]] + [
+        [f"https://p{i}.partner.example/a", f"{OURS}/", "anchor text"] for i in range(2000)
+    ]
+    export = tmp_path / "ahrefs.csv"
+    export.write_bytes(utf16le(table(rows, "\t")))
+    assert len(read_export(str(export))) == export.stat().st_size
+    proc = run_cli("import", str(export), "--json", db=tmp_path / "db.json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["new_backlinks"] == 2000

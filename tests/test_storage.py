@@ -387,6 +387,14 @@ VALID = '{\n"runs":{\n"a":{"url":"https://x.example/"},\n"b":{"url":"https://y.e
         (b'"text"', r"JSON string"),
         (b'{"runs": []}', r"table 'runs' is a JSON array"),
         (b'{"runs": {"a": 1}}', r"document 'a' in table 'runs' is a JSON number"),
+        # Valid JSON that is not ours and that Python refuses to turn into values: a number longer than
+        # the int-from-string digit limit, and arrays nested past the parser's recursion limit.
+        (b"1" * 5000, r"is JSON but not a Linkpact database \(.*digits"),
+        (b'{"runs": {"a": {"n": ' + b"9" * 5000 + b"}}}", r"is JSON but not a Linkpact database"),
+        (b"[" * 100_000 + b"]" * 100_000, r"is JSON but not a Linkpact database \(values nested too deeply"),
+        (b'{"runs": {"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}}", r"nested too deeply"),
+        (b'{"runs": "x"}', r"table 'runs' is a JSON string"),
+        (b"12", r"not hold a Linkpact database .* JSON number"),
     ],
 )
 def test_a_corrupt_file_is_a_clear_error_at_start_up(db_path: Path, content: bytes, message: str) -> None:
@@ -395,6 +403,7 @@ def test_a_corrupt_file_is_a_clear_error_at_start_up(db_path: Path, content: byt
         open_store(db_path)
     assert "refusing to start with an empty database" in str(raised.value)
     assert "backup" in str(raised.value)
+    assert "\n" not in str(raised.value)  # one line, as the CLI prints it
     assert db_path.read_bytes() == content  # the evidence is left alone
 
 

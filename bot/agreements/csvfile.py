@@ -22,8 +22,9 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from urllib.parse import urlsplit
@@ -378,13 +379,77 @@ async def import_csv(service: AgreementService, data: bytes | str, *, owner: str
 
     All or nothing: nothing is stored when any row is bad (:class:`CsvImportError`), and the whole file
     is stored in one transaction. Deadlines already past are accepted (restoring an export of overdue
-    agreements must work).
+    agreements must work). An agreement that is already stored (:func:`agreement_key`: the same partner
+    and the same promised links), or that the file gives twice, is refused with its rows and the stored
+    agreement's id: re-importing an export into the database it came from would otherwise double every
+    agreement without a word.
     """
     parsed = read_csv(data, owner=owner, today=service.today())
-    validate_import(service, parsed)
+    drafts = validate_import(service, parsed)
+    refuse_duplicates(parsed, drafts, await service.all())
     return await service.add_many(
         [item.input for item in parsed], action="imported", allow_past_deadline=True
     )
+
+
+AgreementKey = tuple[str, frozenset[tuple[str, str, str]]]
+
+
+def agreement_key(agreement: Agreement) -> AgreementKey:
+    """What makes two agreements the same one, whatever their ids (ids are per database: ``12`` in one
+    database is another agreement in the next): the partner's registrable domain and the set of promised
+    links, each as (direction, source, target) compared by :func:`bot.urls.link_key`. So an export read
+    back into the database it came from matches every agreement, even after its ids were cleared."""
+    partner = url_registrable_domain(agreement.partner_site) or agreement.partner_site.strip().lower()
+    return partner, frozenset(
+        (link.direction.value, _comparable(link.source_url), _comparable(link.target_url))
+        for link in agreement.links
+    )
+
+
+def _comparable(url: str) -> str:
+    try:
+        return link_key(url)
+    except ValueError:
+        return url.strip()
+
+
+def refuse_duplicates(
+    parsed: Sequence[CsvAgreement], drafts: Sequence[Agreement], stored: Iterable[Agreement]
+) -> None:
+    """Raise :class:`CsvImportError` naming the rows of each agreement in ``drafts`` (validated from
+    ``parsed``, in the same order) that is already among ``stored`` or repeats an earlier one of the
+    file (:func:`agreement_key`)."""
+    known: dict[AgreementKey, Agreement] = {}
+    for agreement in stored:
+        known.setdefault(agreement_key(agreement), agreement)
+    in_file: dict[AgreementKey, CsvAgreement] = {}
+    problems: list[CsvProblem] = []
+    for item, draft in zip(parsed, drafts, strict=True):
+        key = agreement_key(draft)
+        existing = known.get(key)
+        if existing is not None:
+            problems.append(
+                CsvProblem(
+                    item.rows,
+                    f"this agreement is already stored as #{existing.id} ({existing.partner_name}: the same "
+                    "partner and promised links); delete these rows, or change the stored agreement "
+                    "instead of importing it again",
+                )
+            )
+        elif key in in_file:
+            first = in_file[key]
+            problems.append(
+                CsvProblem(
+                    item.rows,
+                    f"the same agreement (partner and promised links) as row"
+                    f"{'s' if len(first.rows) > 1 else ''} {', '.join(map(str, first.rows))}; keep one",
+                )
+            )
+        else:
+            in_file[key] = item
+    if problems:
+        raise CsvImportError(problems)
 
 
 def _field_problem(item: CsvAgreement, key: str, message: str) -> CsvProblem:
@@ -457,29 +522,136 @@ def sniff_delimiter(header_line: str) -> str:
 
 def _read_table(text: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
     """The header row and the non-blank data rows with their row numbers, counted as a spreadsheet
-    shows them: one per record (a quoted cell's newlines do not add rows), blank records included."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_sniff_delimiter(text))
+    shows them: one per record (a quoted cell's newlines do not add rows), blank records included.
+    A quote that is never closed, or a row the csv module cannot read, fails the whole file with its
+    row (:class:`CsvRecords`): the rows after it would otherwise be lost without a word."""
+    records_read = CsvRecords(io.StringIO(text, newline=""), delimiter=_sniff_delimiter(text))
     header: list[str] | None = None
     records: list[tuple[int, list[str]]] = []
     number = 0
     try:
-        for cells in reader:
+        for cells in records_read:
             number += 1
             if not any(cell.strip() for cell in cells):
                 continue
             if header is None:
                 header = cells
+                records_read.width = len(cells)
                 continue
             if len(records) >= MAX_IMPORT_ROWS:
                 raise CsvImportError(
                     [CsvProblem((number,), f"the file has more than {MAX_IMPORT_ROWS} rows: split it")]
                 )
             records.append((number, cells))
-    except csv.Error as exc:
-        raise CsvImportError([CsvProblem((number + 1,), f"the CSV cannot be read: {exc}")]) from exc
+    except CsvRecordError as exc:
+        raise CsvImportError([CsvProblem((number + 1,), exc.describe())]) from exc
     if header is None:
         raise CsvImportError([CsvProblem((1,), "the file is empty: it needs a header row")])
     return header, records
+
+
+# Handed to the csv reader after the last line. Text with a NUL in it is refused before it is read, so
+# a NUL in a cell means the sentinel was swallowed: a quoted cell was still open at the end of the file.
+_END_OF_TEXT = "\x00\n"
+_END_CELL = "\x00"
+
+
+class CsvRecordError(ValueError):
+    """A record the csv module cannot give back whole, so no row after it can be trusted.
+
+    ``line``: the 1-based line of the file where the record starts; ``last_line``: where reading it
+    stopped; ``kind``: :data:`UNCLOSED_QUOTE` (a quoted cell opens there and is never closed: the csv
+    module would read every later line into that one cell), :data:`SWALLOWED_ROWS` (a quoted cell runs
+    on over lines that are whole rows of the table, up to a later stray quote) or :data:`UNREADABLE`
+    (the csv module's own error, in ``detail``).
+    """
+
+    UNCLOSED_QUOTE = "unclosed_quote"
+    SWALLOWED_ROWS = "swallowed_rows"
+    UNREADABLE = "unreadable"
+
+    def __init__(self, kind: str, line: int, last_line: int, detail: str = "") -> None:
+        self.kind = kind
+        self.line = line
+        self.last_line = last_line
+        self.detail = detail
+        super().__init__(self.describe())
+
+    def describe(self) -> str:
+        """What is wrong, for a person, with the line but not the row number (the caller counts rows)."""
+        if self.kind == self.UNREADABLE:
+            return f"line {self.line} cannot be read as CSV ({self.detail})"
+        fix = 'close the quote, or write a quote inside a cell as two ("")'
+        if self.kind == self.UNCLOSED_QUOTE:
+            return (
+                f'line {self.line} opens a quoted cell (") that is never closed, so lines {self.line}-'
+                f"{self.last_line} (the rest of the file) would be read as one cell: {fix}"
+            )
+        return (
+            f'line {self.line} opens a quoted cell (") that runs on to line {self.last_line}, over lines '
+            f"that are whole rows of the table: a quote is not closed; {fix}"
+        )
+
+
+class CsvRecords:
+    """The records of a CSV text, read with :func:`csv.reader` but never losing rows silently.
+
+    The csv module reads a quoted cell that is never closed up to the end of the file (or to the next
+    stray quote) as one cell, and the rows inside it vanish. So iterating raises
+    :class:`CsvRecordError` (nothing may then be imported) for:
+
+    - a quoted cell still open at the end of the text (detected exactly: see ``_END_OF_TEXT``);
+    - once :attr:`width` (the header's cell count, 2 or more) is set, a cell spanning lines of which one
+      holds ``width - 1`` delimiters: a whole row of the table inside a cell, swallowed by a stray quote;
+    - anything the csv module refuses (a cell over its 131,072-character limit).
+
+    ``lines``: the text's lines with their line ends (the text must hold no NUL character); the first is
+    line ``first_line`` of the file. :attr:`line` is the line where the last record returned starts.
+    """
+
+    __slots__ = ("_base", "_delimiter", "_reader", "line", "width")
+
+    def __init__(self, lines: Iterable[str], *, delimiter: str, first_line: int = 1, width: int = 0) -> None:
+        self._reader = csv.reader(itertools.chain(lines, (_END_OF_TEXT,)), delimiter=delimiter)
+        self._delimiter = delimiter
+        self._base = first_line
+        self.width = width
+        self.line = first_line
+
+    def __iter__(self) -> Iterator[list[str]]:
+        reader = self._reader
+        base = self._base
+        while True:
+            start = reader.line_num
+            self.line = base + start
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                last = base + reader.line_num - 1
+                raise CsvRecordError(CsvRecordError.UNREADABLE, self.line, last, str(exc)) from exc
+            if reader.line_num - start == 1:
+                if len(cells) == 1 and cells[0] == _END_CELL:
+                    return
+                yield cells
+                continue
+            # The record spans lines: a quoted cell holds line breaks, legitimately or not.
+            last = base + reader.line_num - 1
+            if _END_CELL in cells[-1]:
+                raise CsvRecordError(CsvRecordError.UNCLOSED_QUOTE, self.line, last - 1)
+            if self.width > 1 and self._holds_a_row(cells):
+                raise CsvRecordError(CsvRecordError.SWALLOWED_ROWS, self.line, last)
+            yield cells
+
+    def _holds_a_row(self, cells: list[str]) -> bool:
+        needed = self.width - 1
+        delimiter = self._delimiter
+        return any(
+            any(part.count(delimiter) >= needed for part in cell.splitlines()[1:])
+            for cell in cells
+            if "\n" in cell or "\r" in cell
+        )
 
 
 def _column_index(header: Sequence[str]) -> tuple[dict[str, int], list[CsvProblem]]:

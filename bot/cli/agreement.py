@@ -23,6 +23,7 @@ from bot.agreements.model import (
     LinkInput,
 )
 from bot.agreements.report import agreement_to_json, render_agreement, render_agreement_list
+from bot.cli.files import read_input_file
 from bot.errors import InputError
 from bot.models import Placement
 
@@ -31,7 +32,8 @@ if TYPE_CHECKING:
 
 from bot.cli.output import EXIT_OK, EXIT_PROBLEMS, SubParsers
 
-# The largest CSV file `agreement import` reads; far above any real agreements sheet.
+# The largest CSV file `agreement import` reads (bytes, enforced while reading); far above any real
+# agreements sheet: the 10,000-row cap (bot.agreements.csvfile.MAX_IMPORT_ROWS) binds long before.
 MAX_IMPORT_BYTES = 50_000_000
 LINK_OPTIONS = ("direction", "anchor", "rel", "placement")
 
@@ -105,7 +107,7 @@ def add_agreement_parser(sub: SubParsers) -> None:
     export.add_argument("file", help="the CSV file to write ('-' for stdout)")
 
     importing = commands.add_parser("import", help="read agreements from a CSV file (all or nothing)")
-    importing.add_argument("file")
+    importing.add_argument("file", help="the CSV file to read ('-' for standard input)")
     importing.add_argument("--owner", default="")
     importing.add_argument("--json", action="store_true")
 
@@ -216,14 +218,9 @@ async def run_agreement_command(engine: Engine, args: argparse.Namespace) -> int
 
 
 def _read_import(name: str) -> bytes:
-    path = Path(name)
-    try:
-        size = path.stat().st_size
-        if size > MAX_IMPORT_BYTES:
-            raise InputError(f"{name} is {size} bytes; the limit is {MAX_IMPORT_BYTES}")
-        return path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read {name}: {exc.strerror or exc}") from exc
+    """The file to import (``-``: standard input): a regular file, read up to :data:`MAX_IMPORT_BYTES`
+    (:func:`bot.cli.files.read_input_file`). Raises :class:`InputError`."""
+    return read_input_file(name, max_bytes=MAX_IMPORT_BYTES)
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

@@ -11,6 +11,7 @@ import asyncio
 import gc
 import logging
 import os
+import select
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
@@ -20,7 +21,7 @@ from dotenv import find_dotenv, load_dotenv
 from bot import __version__
 from bot.cli.check import add_check_parser, run_check_command
 from bot.cli.digest import add_digest_parser, run_digest_command
-from bot.cli.output import EXIT_INTERNAL, EXIT_USAGE
+from bot.cli.output import EXIT_CLOSED_PIPE, EXIT_INTERNAL, EXIT_USAGE
 from bot.cli.recheck import add_recheck_parser, run_recheck_command
 from bot.cli.serve import add_serve_parser, run_serve_command
 from bot.cli.track import add_track_parsers, run_track_command, run_tracked_command, run_untrack_command
@@ -87,6 +88,50 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``linkpact`` with ``argv`` (``sys.argv[1:]`` when None); returns the exit code
+    (:mod:`bot.cli.output`). A reader that closes stdout early (``linkpact tracked | head -1``) ends the
+    command quietly with :data:`EXIT_CLOSED_PIPE`, as a program stopped by ``SIGPIPE`` would."""
+    try:
+        try:
+            return _run(argv)
+        finally:
+            # Flushed here, not by the interpreter at exit, where a closed pipe could only be reported
+            # as "Exception ignored ... BrokenPipeError".
+            sys.stdout.flush()
+    except BrokenPipeError as exc:
+        if not _stdout_closed():
+            # Not our stdout (a socket somewhere): the internal error it is.
+            if os.environ.get("LINKPACT_DEBUG"):
+                raise
+            logger.debug("internal error", exc_info=True)
+            print(f"linkpact: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return EXIT_INTERNAL
+        _discard_stdout()
+        return EXIT_CLOSED_PIPE
+
+
+def _stdout_closed() -> bool:
+    """Whether stdout is a pipe whose reader has gone (``poll`` reports an error on the write end)."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll (Windows), or stdout without a descriptor
+        return True
+
+
+def _discard_stdout() -> None:
+    """Point stdout at the null device, so that the interpreter's own flush at exit (of text still
+    buffered) does not hit the closed pipe again (the Python docs' advice for SIGPIPE, ``signal``)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (AttributeError, OSError, ValueError):
+        logger.debug("could not point stdout at %s", os.devnull, exc_info=True)
+
+
+def _run(argv: Sequence[str] | None) -> int:
     # .env from the working directory (not from where the package is installed); the real environment wins.
     load_dotenv(find_dotenv(usecwd=True), override=False)
     level = os.environ.get("LINKPACT_LOG_LEVEL", "").strip().upper() or "WARNING"
@@ -112,6 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("linkpact: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        raise  # main() decides whether it was stdout, closed by the reader (`linkpact ... | head`)
     except Exception as exc:
         if os.environ.get("LINKPACT_DEBUG"):
             raise

@@ -2,7 +2,8 @@
 
 Exit codes: 0 = nothing is broken or lost; 1 = something is broken or lost (or the page failed);
 2 = bad input, a refused URL, or a configuration/storage problem (message on stderr); 3 = an internal
-error (a one-line message; the traceback only with ``LINKPACT_DEBUG=1``).
+error (a one-line message; the traceback only with ``LINKPACT_DEBUG=1``); 141 = stdout was a pipe whose
+reader stopped reading (``linkpact tracked | head -1``), nothing printed.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ EXIT_OK = 0
 EXIT_PROBLEMS = 1
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
+# 128 + SIGPIPE (13): the status a shell shows for a program that a closed pipe stopped.
+EXIT_CLOSED_PIPE = 141
 # A progress line more often than this is noise in a log; on a terminal it is redrawn in place.
 PROGRESS_INTERVAL_S = 0.5
 PROGRESS_INTERVAL_LOG_S = 5.0

@@ -111,13 +111,21 @@ class ParsedExport:
 
 
 def parse_export(
-    data: bytes, *, filename: str, ctx: ImportContext, fmt: str | None = None, max_bytes: int
+    data: bytes,
+    *,
+    filename: str,
+    ctx: ImportContext,
+    fmt: str | None = None,
+    max_bytes: int,
+    max_chars: int | None = None,
 ) -> ParsedExport:
     """Read every table of an export (a file or a zip of them) into documents.
 
-    Raises :class:`InputError` for a fatal problem (nothing is imported then): an unknown ``fmt``, an
-    unreadable or oversized file, a damaged zip, a format not recognised, required columns missing, a
-    table that needs ``--target-site`` without it, or a zip with no backlink table in it.
+    ``max_bytes`` caps the file (and a zip's members unpacked), ``max_chars`` the decoded text of all
+    its tables together (None: no cap on the text). Raises :class:`InputError` for a fatal problem
+    (nothing is imported then): an unknown ``fmt``, an unreadable or oversized file or text, a damaged
+    zip, a format not recognised, required columns missing, a quote never closed, a table that needs
+    ``--target-site`` without it, or a zip with no backlink table in it.
     """
     forced = None
     if fmt:
@@ -128,15 +136,29 @@ def parse_export(
     parsed = ParsedExport(is_zip=is_zip)
     seen_links: set[tuple[str, str]] = set()
     seen_sites: set[str] = set()
+    chars = 0
     for member in members:
         try:
             text, encoding = decode(member.data, member.name)
-            layout = locate(text, member.name, forced)
         except InputError as exc:
             if not is_zip:
                 raise
             # In Search Console's zip, tables we do not import (linking text, internal links) are
             # expected; an empty or non-text member is not a backlink table either.
+            parsed.notes.append(f"ignored {member.name}: {_reason_ignored(exc, member.name)}")
+            continue
+        chars += len(text)
+        if max_chars is not None and chars > max_chars:
+            # The text, not the bytes that encode it: UTF-16 takes twice the bytes for the same rows.
+            what = f"{filename}'s tables hold" if is_zip else f"{member.name} holds"
+            raise InputError(
+                f"{what} over {max_chars:,} characters of text; split the export into smaller files"
+            )
+        try:
+            layout = locate(text, member.name, forced)
+        except InputError as exc:
+            if not is_zip:
+                raise
             parsed.notes.append(f"ignored {member.name}: {_reason_ignored(exc, member.name)}")
             continue
         fmt_used = layout.format
@@ -281,10 +303,10 @@ def _read_pages(
     skip = tally.skip
     rows_read = duplicates = 0
 
-    for number, cells in records(text, layout):
+    for number, cells in records(text, layout, origin["import_file"]):
         rows_read += 1
-        if cells is None or (len(cells) != width and not _row_shape_ok(cells, width)):
-            skip(BLANK_ROW if cells is not None and _blank(cells) else MALFORMED_ROW, number)
+        if len(cells) != width and not _row_shape_ok(cells, width):
+            skip(BLANK_ROW if _blank(cells) else MALFORMED_ROW, number)
             continue
         if not width:  # a list without a header: one or two cells
             cells = [*cells, "", ""]
@@ -409,10 +431,10 @@ def _read_sites(
     tally = parsed.tally
     site_at = positions["site"]
     counts = [(name, positions[name]) for name in ("linking_pages", "target_pages") if name in positions]
-    for number, cells in records(text, layout):
+    for number, cells in records(text, layout, origin["import_file"]):
         tally.rows_read += 1
-        if cells is None or not _row_shape_ok(cells, layout.width):
-            tally.skip(BLANK_ROW if cells is not None and _blank(cells) else MALFORMED_ROW, number)
+        if not _row_shape_ok(cells, layout.width):
+            tally.skip(BLANK_ROW if _blank(cells) else MALFORMED_ROW, number)
             continue
         raw = cells[site_at].strip() if site_at < len(cells) else ""
         if not raw:

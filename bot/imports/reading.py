@@ -7,7 +7,7 @@
 - :func:`locate` finds the header row (after a preamble such as Moz's), its delimiter and its format, by
   name or, for a Search Console table in a language we do not know, by the shape of its columns.
 - :func:`records` yields the data rows with their row numbers (quoted cells may hold delimiters and
-  newlines; a row the csv module cannot read is reported, never raised).
+  newlines); a quote never closed, or a row the csv module cannot read, fails the whole file.
 """
 
 from __future__ import annotations
@@ -21,7 +21,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from bot.agreements.csvfile import CsvImportError, decode_csv_bytes, header_key, sniff_delimiter
+from bot.agreements.csvfile import (
+    CsvImportError,
+    CsvRecordError,
+    CsvRecords,
+    decode_csv_bytes,
+    header_key,
+    sniff_delimiter,
+)
 from bot.errors import InputError
 from bot.imports.formats import (
     GSC_LATEST_LINKS,
@@ -311,23 +318,26 @@ def _by_shape(text: str, offset: int, delimiter: str, header: list[str], row: in
     return None
 
 
-def records(text: str, layout: Layout) -> Iterator[tuple[int, list[str] | None]]:
-    """``(row number, cells)`` for each data row after the header; ``cells`` is None for a row the csv
-    module could not read (a cell over its 131,072-character limit, such as an unclosed quote running
-    to the end of the file). Row numbers count records as a spreadsheet shows them, the file's first
-    line being row 1."""
-    reader = csv.reader(_lines(text, layout.offset), delimiter=layout.delimiter)
+def records(text: str, layout: Layout, name: str) -> Iterator[tuple[int, list[str]]]:
+    """``(row number, cells)`` for each data row after the header. Row numbers count records as a
+    spreadsheet shows them, the file's first line being row 1.
+
+    Raises :class:`InputError` naming the row and line (and nothing may be imported then) for a quoted
+    cell that is never closed, one that runs on over whole rows of the table, or a row the csv module
+    cannot read (:class:`bot.agreements.csvfile.CsvRecords`): the rows after it would otherwise be lost
+    or misread without a word.
+    """
+    first_line = layout.first_row + (0 if layout.headerless else 1)
+    reader = CsvRecords(
+        _lines(text, layout.offset), delimiter=layout.delimiter, first_line=first_line, width=layout.width
+    )
     number = layout.first_row - (1 if layout.headerless else 0)
-    while True:
-        number += 1
-        try:
-            cells = next(reader)
-        except StopIteration:
-            return
-        except csv.Error:
-            yield number, None
-            continue
-        yield number, cells
+    try:
+        for cells in reader:
+            number += 1
+            yield number, cells
+    except CsvRecordError as exc:
+        raise InputError(f"{name}: row {number + 1}: {exc.describe()}. Nothing was imported") from exc
 
 
 def _lines(text: str, start: int) -> Iterator[str]:

@@ -29,8 +29,17 @@ from bot.urls import url_registrable_domain
 if TYPE_CHECKING:
     from bot.engine import Engine
 
-# The largest export read (bytes, and the same again unpacked from a zip). Exports of 100,000 backlinks
-# with Ahrefs' usual columns are about 40 MB in UTF-16; anything larger should be split.
+# The cap that matters is on the text, not on the bytes that encode it: Ahrefs' default UTF-16 takes two
+# bytes a character, so 100,000 backlinks with Ahrefs' full column set are about 58 MB on disk but 29
+# million characters. 50 million characters (all tables of a zip together) takes that with room to spare
+# and bounds the parse: rows, cells and memory grow with the text.
+MAX_IMPORT_CHARS = 50_000_000
+# The largest file read (bytes, and the same again unpacked from a zip): a text at the character cap in
+# UTF-16 fits. The CLI reads at most this much (docs/imports.md, "Reading rules").
+MAX_IMPORT_FILE_BYTES = 100_000_000
+# The largest file a front end that downloads it (Slack) fetches, in bytes as sent: a download holds a
+# worker and a connection for its whole length, so it keeps the lower cap (docs/slack.md). A larger
+# export is imported with `linkpact import`.
 MAX_IMPORT_BYTES = 50_000_000
 # Referring domains known only from Search Console's "Top linking sites" (no pages): see docs/imports.md.
 LINKING_SITES_TABLE = "linking_sites"
@@ -164,7 +173,8 @@ async def import_backlinks(
     target_site: str | None = None,
     fmt: str | None = None,
     added_by: str,
-    max_bytes: int = MAX_IMPORT_BYTES,
+    max_bytes: int = MAX_IMPORT_FILE_BYTES,
+    max_chars: int = MAX_IMPORT_CHARS,
 ) -> ImportSummary:
     """Import a backlink export (the bytes of a file or a zip of CSV files) and return what happened.
 
@@ -175,9 +185,11 @@ async def import_backlinks(
     ``cli:<user>``). Parsing runs in a worker thread so the event loop stays responsive; the store
     write runs on the store's own worker.
 
-    Raises :class:`InputError` (nothing written) when the file is over ``max_bytes``, empty, binary, a
-    damaged zip, of an unknown format, lacks required columns, needs ``target_site`` and has none, or
-    when ``target_site``/``fmt`` is invalid. Raises :class:`bot.store.StorageError` when the database
+    Raises :class:`InputError` (nothing written) when the file is over ``max_bytes`` (bytes, also
+    unpacked from a zip) or its text over ``max_chars`` (characters after decoding, all tables of a zip
+    together), empty, binary, a damaged zip, of an unknown format, lacks required columns, holds a quote
+    that is never closed, needs ``target_site`` and has none, or when ``target_site``/``fmt`` is
+    invalid. Raises :class:`bot.store.StorageError` when the database
     cannot be written (nothing written either). Formats and rules: ``docs/imports.md``.
     """
     if len(data) > max_bytes:
@@ -193,7 +205,7 @@ async def import_backlinks(
     )
     with _gc_paused():
         parsed = await asyncio.to_thread(
-            parse_export, data, filename=filename, ctx=ctx, fmt=fmt, max_bytes=max_bytes
+            parse_export, data, filename=filename, ctx=ctx, fmt=fmt, max_bytes=max_bytes, max_chars=max_chars
         )
         return await engine.store.transact(lambda tx: _store(tx, parsed, ctx, filename))
 

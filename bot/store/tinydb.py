@@ -666,6 +666,16 @@ def _parse(text: str, path: Path) -> Tables:
             f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}; the file may "
             f"have been truncated or edited by hand): {_REFUSE}"
         ) from exc
+    except ValueError as exc:
+        # Valid JSON that Python will not turn into values: an integer of more digits than
+        # sys.get_int_max_str_digits() allows (4,300 by default; a guard against quadratic conversion).
+        raise StorageError(f"{path} is JSON but not a Linkpact database ({exc}): {_REFUSE}") from exc
+    except RecursionError as exc:
+        # Arrays or objects nested deeper than the parser's recursion limit (about 1,000 levels); a
+        # database document is a few levels deep.
+        raise StorageError(
+            f"{path} is JSON but not a Linkpact database (values nested too deeply to read): {_REFUSE}"
+        ) from exc
     if not isinstance(data, dict):
         raise StorageError(
             f"{path} does not hold a Linkpact database (a JSON object of tables), but a JSON "
