@@ -122,9 +122,12 @@ def resolve_url(url: str, base: str | None = None) -> str:
     failure: e.g. a relative ``url`` without a usable base, an invalid host or port, an http(s) URL
     without a host.
     """
-    if base is None:
-        return str(ada_url.parse_url(url, attributes=("href",))["href"])
-    return ada_url.join_url(base, url)
+    try:
+        if base is None:
+            return str(ada_url.parse_url(url, attributes=("href",))["href"])
+        return ada_url.join_url(base, url)
+    except ValueError:
+        raise ValueError(f"{url!r} is not a valid URL (WHATWG URL Standard)") from None
 
 
 @lru_cache(maxsize=PARSED_URL_CACHE_SIZE)
