@@ -237,6 +237,26 @@ def test_href_resolution(href: str, url: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("href", "base", "url"),
+    [
+        # URL Standard: a special scheme equal to the base's makes the rest relative...
+        ("http:www.example.com:8080/page", "http://site.example/blog/post", "http://site.example/blog/www.example.com:8080/page"),
+        ("http:/www.example.com:8080/page", "http://site.example/blog/post", "http://site.example/www.example.com:8080/page"),
+        # ...and another one (or two slashes) starts an authority, port kept unless it is the default.
+        ("http:www.example.com:8080/page", "https://site.example/blog/post", "http://www.example.com:8080/page"),
+        ("http://www.example.com:80/page", "https://site.example/", "http://www.example.com/page"),
+        ("/café?q=thé#à", "https://site.example/", "https://site.example/caf%C3%A9?q=th%C3%A9#%C3%A0"),
+        ("/menu/%2e%2E/caf%C3%A9", "https://site.example/", "https://site.example/caf%C3%A9"),
+        ("//BÜCHER.example/", "https://site.example/", "https://xn--bcher-kva.example/"),
+        ("http://0x7f.1/", "https://site.example/", "http://127.0.0.1/"),
+    ],
+)  # fmt: skip
+def test_href_resolution_follows_the_url_standard(href: str, base: str, url: str) -> None:
+    assert resolve_href(href, base) == url
+    assert one(f'<a href="{href}">x</a>', base).url == url
+
+
+@pytest.mark.parametrize(
     "href",
     [
         "http://site.example:99999/",
