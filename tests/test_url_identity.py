@@ -123,3 +123,14 @@ async def test_keys_stored_by_the_old_rules_are_recomputed(
     marker = await engine.store.get(META_TABLE, LINK_KEYS_DOC)
     assert marker is not None and marker["version"] == LINK_KEY_VERSION
     assert not await engine.track(source, site.url("/caf%C3%A9"))  # still the same backlink
+
+
+async def test_links_to_the_page_itself_reuse_its_fetch_whatever_the_spelling(
+    engine: Engine, site: LocalSite
+) -> None:
+    site.html("/café", '<a href="#top">top</a> <a href="/caf%C3%A9">self</a> <a href="">empty</a>')
+
+    report = await engine.check(f"HTTP://127.0.0.1:{site.port}/café")  # as typed
+
+    assert [r.check.verdict for r in report.outbound] == [Verdict.OK] * 3
+    assert len(site.hits_for("/café")) == 1
