@@ -44,7 +44,7 @@ from bot.models import (
 from bot.net.client import HttpClient
 from bot.net.policy import AddressPolicy
 from bot.store import Store, open_store
-from bot.urls import link_key
+from bot.urls import link_key, parse_web_url
 
 if TYPE_CHECKING:
     from aiohttp.abc import AbstractResolver
@@ -197,8 +197,13 @@ class LinkEngine:
             dict.fromkeys(item.fetch_url for item in links if item.skip_reason is None and item.fetch_url)
         )
         checks: dict[str, LinkCheck] = {}
-        # Links to the page itself (``#top``, ``href=""``) reuse the page's fetch.
+        # Links to the page itself (``#top``, ``href=""``) reuse the page's fetch. Links are requested in
+        # their URL Standard serialisation; the page URL may be as typed (``https://Ours.example/café``).
         for candidate in (page.url, page.final_url):
+            try:
+                candidate = parse_web_url(candidate).href
+            except ValueError:
+                continue
             if candidate in unique and page.error is None:
                 verdict, reason = classify(page)
                 checks[candidate] = check_from_page(page, verdict, reason)

@@ -26,7 +26,16 @@ from bot.models import (
 )
 from bot.net.client import HttpClient
 from bot.net.policy import AddressPolicy
-from bot.urls import FETCHABLE_SCHEMES, link_key, same_site, scheme_of, strip_fragment
+from bot.urls import (
+    FETCHABLE_SCHEMES,
+    link_key,
+    parse_web_url,
+    registrable_domain,
+    same_site,
+    scheme_of,
+    strip_fragment,
+    url_registrable_domain,
+)
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 # Bodies worth downloading: HTML, and a missing Content-Type (sniffed as HTML, as browsers do).
@@ -85,17 +94,24 @@ def is_html(result: FetchResult) -> bool:
 
 
 class LinkResolver:
-    """Resolve stage: absolute URL -> the URL to request (fragment dropped), its comparison key, and
-    whether it is internal (same registrable domain as the page)."""
+    """Resolve stage: absolute URL -> the URL to request (the URL Standard's serialisation, fragment
+    dropped), its comparison key (:func:`bot.urls.link_key`), and whether it is internal (same
+    registrable domain as the page). Each http(s) URL is parsed once (:func:`bot.urls.parse_web_url`)."""
 
     def resolve(self, page_url: str, links: Iterable[ExtractedLink]) -> list[ResolvedLink]:
+        page_domain = url_registrable_domain(page_url)
         resolved = []
         for link in links:
             if link.url is None:
                 resolved.append(ResolvedLink(link, None, None, internal=False))
                 continue
-            fetch_url = strip_fragment(link.url)
             try:
+                if scheme_of(link.url) in FETCHABLE_SCHEMES:
+                    web = parse_web_url(link.url)
+                    internal = bool(web.host) and registrable_domain(web.host) == page_domain
+                    resolved.append(ResolvedLink(link, web.href, web.key, internal=internal))
+                    continue
+                fetch_url = strip_fragment(link.url)
                 key = link_key(fetch_url)
             except ValueError:
                 resolved.append(ResolvedLink(link, None, None, internal=False))
