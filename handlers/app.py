@@ -33,6 +33,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import ConfigError, Settings, SlackSettings, slack_settings_from_env
 from handlers import actions, commands, events, shortcuts, views
+from handlers.http_gate import build_web_app
 from handlers.services import LinkEngine, Services, services_middleware
 
 logger = logging.getLogger(__name__)
@@ -141,7 +142,7 @@ async def _serve(settings: Settings, slack: SlackSettings, *, host: str, port: i
         if slack.app_token:
             await _run_socket_mode(app, slack.app_token, stop)
         else:
-            await _run_http(app, host=host, port=port, stop=stop)
+            await _run_http(app, slack, host=host, port=port, stop=stop)
     except StartupError as exc:
         print(f"linkpact serve: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -177,8 +178,12 @@ async def _verify_tokens(client: AsyncWebClient, slack: SlackSettings) -> None:
             logger.warning("could not verify %s: %s", name, exc)
 
 
-async def _run_http(app: AsyncApp, *, host: str, port: int, stop: asyncio.Event) -> None:
-    web_app = app.web_app(path=EVENTS_PATH, port=port)
+async def _run_http(
+    app: AsyncApp, slack: SlackSettings, *, host: str, port: int, stop: asyncio.Event
+) -> None:
+    # Our own front door rather than app.web_app(): signature first, then parsing, and a 4xx for every
+    # malformed request (handlers.http_gate).
+    web_app = build_web_app(app, signing_secret=slack.signing_secret, path=EVENTS_PATH)
     runner = web.AppRunner(web_app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
