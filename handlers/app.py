@@ -33,6 +33,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import ConfigError, Settings, SlackSettings, slack_settings_from_env
 from handlers import actions, commands, events, shortcuts, views
+from handlers.event_ledger import drop_repeated_events
 from handlers.http_gate import build_web_app
 from handlers.services import LinkEngine, Services, services_middleware
 
@@ -81,7 +82,9 @@ def build_app(engine: LinkEngine, slack: SlackSettings, *, services: Services | 
         signing_secret=slack.signing_secret,
         request_verification_enabled=True,
     )
-    app.use(services_middleware(services or Services.create(engine, slack)))
+    services = services or Services.create(engine, slack)
+    app.use(services_middleware(services))
+    app.use(drop_repeated_events(services.events, services.wall_clock))
     for module in (commands, shortcuts, actions, views, events):
         module.register(app)
     return app

@@ -82,7 +82,7 @@ BAD_REQUESTS: list[tuple[str, bytes, str, str | None]] = [
         b"--x\r\nContent-Disposition: form-data; name=a\r\n\r\nb\r\n--x--",
         "multipart/form-data",
         None,
-    ),  # noqa: E501
+    ),
     ("empty-body", b"", FORM, None),
     ("event-not-an-object", b'{"type": "event_callback", "event": "app_home_opened"}', JSON, None),
     ("team-a-number", b'{"type": "event_callback", "team": 5, "event": {"type": "x"}}', JSON, None),
