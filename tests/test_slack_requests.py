@@ -107,6 +107,8 @@ def slack_api() -> Iterator[SlackApiStandIn]:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, slack_api: SlackApiStandIn) -> Iterator[ServeProcess]:
     srv = start_server(tmp_path_factory.mktemp("gate"), slack_api)
+    # The scheduler starts (and logs) just after "listening on": let it, so each test reads its own lines.
+    _wait_for_text(srv, "scheduled recheck links")
     try:
         yield srv
     finally:
@@ -148,6 +150,12 @@ def test_a_command_whose_text_says_payload_reaches_the_command(
     answer = post(server.url, body, sign(SIGNING_SECRET, body, int(time.time())))
     assert answer.status_code == 200, answer.text
     assert "give exactly one URL" in answer.text  # the command parsed "help payload" as it should
+
+
+def _wait_for_text(server: ServeProcess, text: str, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while text not in server.log and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 def _wait_for_lines(server: ServeProcess, n: int, timeout_s: float = 5.0) -> None:
