@@ -139,7 +139,7 @@ def test_the_server_still_serves_after_the_bad_requests(
 ) -> None:
     body = slash_command_body("help", response_url=slack_api.response_url("after-fuzz"))
     answer = post(server.url, body, sign(SIGNING_SECRET, body, int(time.time())))
-    assert answer.status_code == 200 and "/linkcheck <url>" in answer.text
+    assert answer.status_code == 200 and "/linkcheck &lt;url&gt;" in answer.text
 
 
 def test_a_command_whose_text_says_payload_reaches_the_command(

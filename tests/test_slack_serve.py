@@ -315,7 +315,7 @@ def test_help_and_a_bare_command_answer_usage_ephemerally(
     data = ack_json(sent)
     assert data["response_type"] == "ephemeral"
     blocks = json.dumps(data["blocks"])
-    assert "/linkcheck <url>" in blocks and "track <source-url> <target-url>" in blocks
+    assert "/linkcheck &lt;url&gt;" in blocks and "track &lt;source-url&gt; &lt;target-url&gt;" in blocks
 
 
 def test_a_malformed_command_is_answered_in_the_ack(server: ServeProcess, slack_api: SlackApiStandIn) -> None:
@@ -549,7 +549,7 @@ def test_socket_mode_takes_commands_over_the_websocket_and_answers_through_the_w
         )
         ack = slack_api.wait_for_socket_ack(help_id)
         assert ack.params["payload"]["response_type"] == "ephemeral"
-        assert "/linkcheck <url>" in json.dumps(ack.params["payload"]["blocks"])
+        assert "/linkcheck &lt;url&gt;" in json.dumps(ack.params["payload"]["blocks"])
 
         started = time.perf_counter()
         check_id = slack_api.send_envelope(
