@@ -34,6 +34,7 @@ from handlers.views.agreement_blocks import (
 )
 from handlers.views.home_view import build_home_view
 from handlers.views.message_blocks import build_error_blocks
+from handlers.views.mrkdwn import fallback
 from handlers.views.partnership_modal import ModalOrigin, PartnershipPrefill, build_partnership_modal
 
 if TYPE_CHECKING:
@@ -106,14 +107,16 @@ async def tell_user(client: AsyncWebClient, *, user_id: str, channel_id: str = "
     blocks = build_error_blocks(text)
     if channel_id:
         try:
-            await client.chat_postEphemeral(channel=channel_id, user=user_id, text=text, blocks=blocks)
+            await client.chat_postEphemeral(
+                channel=channel_id, user=user_id, text=fallback(text), blocks=blocks
+            )
             return
         except SlackApiError as exc:
             logger.info(
                 "ephemeral note in %s failed (%s): sending a DM", channel_id, exc.response.get("error")
             )
     try:
-        await client.chat_postMessage(channel=user_id, text=text, blocks=blocks)
+        await client.chat_postMessage(channel=user_id, text=fallback(text), blocks=blocks)
     except Exception:
         logger.exception("could not tell %s: %s", user_id, text)
 

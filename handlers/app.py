@@ -22,7 +22,6 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from dotenv import load_dotenv
-from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk.errors import SlackApiError
@@ -35,7 +34,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.config import ConfigError, Settings, SlackSettings, slack_settings_from_env
 from bot.offload import default_workers
 from handlers import actions, commands, events, shortcuts, views
+from handlers.event_ledger import drop_repeated_events
+from handlers.http_gate import build_web_app
 from handlers.services import LinkEngine, Services, services_middleware
+from handlers.socket_mode import Backoff, ReconnectingSocketModeHandler
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +84,9 @@ def build_app(engine: LinkEngine, slack: SlackSettings, *, services: Services | 
         signing_secret=slack.signing_secret,
         request_verification_enabled=True,
     )
-    app.use(services_middleware(services or Services.create(engine, slack)))
+    services = services or Services.create(engine, slack)
+    app.use(services_middleware(services))
+    app.use(drop_repeated_events(services.events, services.wall_clock))
     for module in (commands, shortcuts, actions, views, events):
         module.register(app)
     return app
@@ -143,11 +147,12 @@ async def _serve(settings: Settings, slack: SlackSettings, *, host: str, port: i
     scheduler = MonitoringScheduler(engine, app.client, settings, services.monitoring)
     try:
         await _verify_tokens(app.client, slack)
-        await scheduler.start()  # rechecks and the weekly digest, in this loop
+        # Rechecks and the weekly digest (in this loop) start once the bot listens: a digest posted while
+        # its buttons cannot be answered, or rechecks running while Slack is unreachable, help nobody.
         if slack.app_token:
-            await _run_socket_mode(app, slack.app_token, stop)
+            await _run_socket_mode(app, slack.app_token, stop, on_listening=scheduler.start)
         else:
-            await _run_http(app, host=host, port=port, stop=stop)
+            await _run_http(app, slack, host=host, port=port, stop=stop, on_listening=scheduler.start)
     except StartupError as exc:
         print(f"linkpact serve: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -183,8 +188,18 @@ async def _verify_tokens(client: AsyncWebClient, slack: SlackSettings) -> None:
             logger.warning("could not verify %s: %s", name, exc)
 
 
-async def _run_http(app: AsyncApp, *, host: str, port: int, stop: asyncio.Event) -> None:
-    web_app = app.web_app(path=EVENTS_PATH, port=port)
+async def _run_http(
+    app: AsyncApp,
+    slack: SlackSettings,
+    *,
+    host: str,
+    port: int,
+    stop: asyncio.Event,
+    on_listening: Callable[[], Awaitable[None]],
+) -> None:
+    # Our own front door rather than app.web_app(): signature first, then parsing, and a 4xx for every
+    # malformed request (handlers.http_gate).
+    web_app = build_web_app(app, signing_secret=slack.signing_secret, path=EVENTS_PATH)
     runner = web.AppRunner(web_app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
@@ -196,15 +211,25 @@ async def _run_http(app: AsyncApp, *, host: str, port: int, stop: asyncio.Event)
     bound = runner.addresses[0][1] if runner.addresses else port  # the real port when asked for port 0
     logger.info("listening on http://%s:%s%s (HTTP mode)", host, bound, EVENTS_PATH)
     try:
+        await on_listening()
         await stop.wait()
     finally:
         await runner.cleanup()
 
 
-async def _run_socket_mode(app: AsyncApp, app_token: str, stop: asyncio.Event) -> None:
-    handler = AsyncSocketModeHandler(app, app_token)
-    # connect_async retries by itself (every ping interval) until Slack takes the connection, so a stop
-    # signal must be able to interrupt it.
+async def _run_socket_mode(
+    app: AsyncApp,
+    app_token: str,
+    stop: asyncio.Event,
+    *,
+    on_listening: Callable[[], Awaitable[None]],
+    backoff: Backoff | None = None,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> None:
+    """Connect to Slack over Socket Mode (retrying with backoff, handlers.socket_mode), then run
+    ``on_listening`` and serve until ``stop`` is set. ``backoff`` and ``sleep``: tests inject them."""
+    handler = ReconnectingSocketModeHandler(app, app_token, backoff=backoff, sleep=sleep)
+    # The connect loop retries until Slack takes the connection, so a stop signal must interrupt it.
     connecting = asyncio.ensure_future(handler.connect_async())
     stopping = asyncio.ensure_future(stop.wait())
     try:
@@ -212,6 +237,7 @@ async def _run_socket_mode(app: AsyncApp, app_token: str, stop: asyncio.Event) -
         if connecting.done():
             connecting.result()
             logger.info("listening on Slack Socket Mode")
+            await on_listening()
             await stopping
     finally:
         for task in (connecting, stopping):

@@ -63,7 +63,7 @@ from handlers.views.message_blocks import (
     build_not_in_channel_blocks,
     build_notice_blocks,
 )
-from handlers.views.mrkdwn import link, mention
+from handlers.views.mrkdwn import fallback, link, mention
 
 if TYPE_CHECKING:
     from bot.engine import Engine, Progress
@@ -188,7 +188,9 @@ async def run_audit_job(
         await _deliver(report, audit_id, len(reasons), job, message, client, respond)
     except InputError as exc:
         await _discard(message)
-        await respond_ephemeral(respond, text=str(exc), blocks=build_error_blocks(str(exc), hint=HELP_HINT))
+        await respond_ephemeral(
+            respond, text=fallback(str(exc)), blocks=build_error_blocks(str(exc), hint=HELP_HINT)
+        )
     except asyncio.CancelledError:
         await _note_stopped(message, job)
         raise
@@ -196,7 +198,7 @@ async def run_audit_job(
         logger.exception("the audit of %s failed", job.site_url)
         await _discard(message)
         text = f"The audit failed: {describe_failure(exc)}"
-        await respond_ephemeral(respond, text=text, blocks=build_error_blocks(text))
+        await respond_ephemeral(respond, text=fallback(text), blocks=build_error_blocks(text))
     finally:
         services.audit_slots.release(job.workspace)
 
@@ -280,7 +282,9 @@ async def _note_stopped(message: AuditMessage | None, job: AuditJob) -> None:
     """On shutdown, say in the channel message that the audit stopped (best effort, bounded)."""
     if message is None or message.ts is None:
         return
-    text = f"Linkpact stopped before the audit of {job.site_url} finished; run `/linkcheck audit` again."
+    text = fallback(
+        f"Linkpact stopped before the audit of {job.site_url} finished; run `/linkcheck audit` again."
+    )
     blocks = build_notice_blocks(
         f":octagonal_sign: Linkpact stopped before the audit of {link(job.site_url)} finished; "
         "run `/linkcheck audit` again."
@@ -308,7 +312,7 @@ async def run_propose_prunes(
     except Exception as exc:
         logger.exception("Propose prunes on audit %s failed", click.value)
         text = f"That did not work: {describe_failure(exc)}"
-        await respond_ephemeral(respond, text=text, blocks=build_error_blocks(text))
+        await respond_ephemeral(respond, text=fallback(text), blocks=build_error_blocks(text))
 
 
 async def _propose(
@@ -317,7 +321,7 @@ async def _propose(
     record = await engine.store.get(AUDITS_TABLE, click.value) if click.value else None
     if record is None:
         text = GONE.format(n=MAX_STORED_AUDITS)
-        await respond_ephemeral(respond, text=text, blocks=build_notice_blocks(text))
+        await respond_ephemeral(respond, text=fallback(text), blocks=build_notice_blocks(text))
         return
     reasons = {
         str(aid): [Reason(str(r["code"]), str(r["text"])) for r in found]

@@ -50,6 +50,7 @@ from handlers.views.import_blocks import (
     verification_text,
 )
 from handlers.views.message_blocks import build_error_blocks
+from handlers.views.mrkdwn import fallback
 
 if TYPE_CHECKING:
     from bot.engine import Engine
@@ -177,7 +178,7 @@ async def run_import_job(
     try:
         summary = await _import(job, engine=engine, services=services, client=client)
     except InputError as exc:
-        await answers.error(text=str(exc), blocks=build_error_blocks(str(exc), hint=_hint(exc)))
+        await answers.error(text=fallback(str(exc)), blocks=build_error_blocks(str(exc), hint=_hint(exc)))
         return
     except SlackApiError as exc:
         error = exc.response.get("error", "an error")
@@ -187,12 +188,12 @@ async def run_import_job(
             message += (
                 " Linkpact needs the `files:read` scope to read shared files: reinstall it from manifest.yml."
             )
-        await answers.error(text=message, blocks=build_error_blocks(message))
+        await answers.error(text=fallback(message), blocks=build_error_blocks(message))
         return
     except Exception as exc:
         logger.exception("the import for %s failed", job.user_id)
         message = f"The import failed: {describe_failure(exc)}"
-        await answers.error(text=message, blocks=build_error_blocks(message))
+        await answers.error(text=fallback(message), blocks=build_error_blocks(message))
         return
     finally:
         services.import_slots.release(job.workspace)
@@ -209,7 +210,7 @@ async def run_import_job(
             f"{summary.filename} was imported ({summary.new_backlinks:,} new backlinks), but the summary "
             f"could not be posted: {describe_failure(exc)}"
         )
-        await answers.error(text=message, blocks=build_error_blocks(message))
+        await answers.error(text=fallback(message), blocks=build_error_blocks(message))
     if verifying:
         await verify_import(summary, engine=engine, services=services, answers=answers, user_id=job.user_id)
 

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.config import SlackSettings
 from bot.models import Report
+from bot.store.base import Store
+from handlers.event_ledger import EventLedger
 from handlers.monitoring import MonitoringState
 from handlers.slack_files import DownloadLimits
 
@@ -132,9 +134,14 @@ class Services:
     # File imports from Slack (handlers.slack_files): the largest file downloaded and imported, in bytes,
     # and the download's time limits. Tests lower them; the defaults are in that module.
     import_limits: DownloadLimits = field(default_factory=DownloadLimits)
+    # Events API ids already handled (handlers.event_ledger): a retried delivery has no second effect.
+    events: EventLedger = field(default_factory=lambda: EventLedger(None))
 
     @classmethod
     def create(cls, engine: LinkEngine, slack: SlackSettings, **overrides: Any) -> Services:
+        """Services for ``engine``; the event ledger lives in the engine's store when it has one."""
+        store = getattr(engine, "store", None)
+        overrides.setdefault("events", EventLedger(store if isinstance(store, Store) else None))
         return cls(engine=engine, slack=slack, slots=CheckSlots(slack.max_checks_per_workspace), **overrides)
 
 

@@ -228,7 +228,12 @@ def test_progress_blocks_show_the_url_and_the_phase() -> None:
 
 def test_help_error_and_home_blocks() -> None:
     help_text = all_text(build_help_blocks())
-    for usage in ("/linkcheck <url>", "track <source-url> <target-url>", "untrack", "tracked [target-url]"):
+    for usage in (
+        "/linkcheck &lt;url&gt;",
+        "track &lt;source-url&gt; &lt;target-url&gt;",
+        "untrack",
+        "tracked [target-url]",
+    ):
         assert usage in help_text
     assert_within_slack_limits(build_help_blocks())
     error = build_error_blocks("http://169.254.169.254/ was refused: <link-local>", hint="Type help")

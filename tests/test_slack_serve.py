@@ -315,7 +315,7 @@ def test_help_and_a_bare_command_answer_usage_ephemerally(
     data = ack_json(sent)
     assert data["response_type"] == "ephemeral"
     blocks = json.dumps(data["blocks"])
-    assert "/linkcheck <url>" in blocks and "track <source-url> <target-url>" in blocks
+    assert "/linkcheck &lt;url&gt;" in blocks and "track &lt;source-url&gt; &lt;target-url&gt;" in blocks
 
 
 def test_a_malformed_command_is_answered_in_the_ack(server: ServeProcess, slack_api: SlackApiStandIn) -> None:
@@ -536,6 +536,11 @@ def test_socket_mode_takes_commands_over_the_websocket_and_answers_through_the_w
     srv = start_server(tmp_path, slack_api, SLACK_APP_TOKEN=APP_TOKEN)
     try:
         assert "listening on Slack Socket Mode" in srv.log
+        # The scheduler starts once the listener is connected, not before.
+        deadline = time.monotonic() + 10
+        while "scheduled recheck links" not in srv.log and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert srv.log.index("listening on Slack Socket Mode") < srv.log.index("scheduled recheck links")
         opened = slack_api.wait_for_call("apps.connections.open")
         assert opened.headers.get("Authorization") == f"Bearer {APP_TOKEN}"
 
@@ -544,7 +549,7 @@ def test_socket_mode_takes_commands_over_the_websocket_and_answers_through_the_w
         )
         ack = slack_api.wait_for_socket_ack(help_id)
         assert ack.params["payload"]["response_type"] == "ephemeral"
-        assert "/linkcheck <url>" in json.dumps(ack.params["payload"]["blocks"])
+        assert "/linkcheck &lt;url&gt;" in json.dumps(ack.params["payload"]["blocks"])
 
         started = time.perf_counter()
         check_id = slack_api.send_envelope(
@@ -610,8 +615,11 @@ def test_sigterm_interrupts_a_socket_mode_connection_that_keeps_failing(
     try:
         srv = start_server(tmp_path, slack_api, wait_until_listening=False, SLACK_APP_TOKEN=APP_TOKEN)
         try:
-            # The start-up check, then the Socket Mode client's own attempt (it retries every 10 s).
-            slack_api.wait_for(lambda c: len(slack_api.calls_to("apps.connections.open")) >= before + 2)
+            # The start-up check, then the Socket Mode client's own attempts (after 0.5-1 s, then 1-2 s).
+            slack_api.wait_for(lambda c: len(slack_api.calls_to("apps.connections.open")) >= before + 3)
+            deadline = time.monotonic() + 10
+            while srv.log.count("cannot connect to Slack") < 2 and time.monotonic() < deadline:
+                time.sleep(0.02)
             started = time.perf_counter()
             assert srv.stop(signal.SIGTERM, timeout_s=8) == 0
             assert time.perf_counter() - started < 5
@@ -621,6 +629,14 @@ def test_sigterm_interrupts_a_socket_mode_connection_that_keeps_failing(
     finally:
         slack_api.clear_failures()
     assert "listening on" not in srv.log and "stopped" in srv.log
+    # One line per failed attempt, no traceback; the scheduler never started (nothing was listening).
+    attempts = len(slack_api.calls_to("apps.connections.open")) - before - 1
+    failures = [line for line in srv.lines if "cannot connect to Slack" in line]
+    # An attempt still in flight when SIGTERM came ends unlogged: the process was stopping.
+    assert attempts - 1 <= len(failures) <= attempts and len(failures) >= 2, srv.log
+    assert "Slack answered `internal_error`" in failures[0] and "next attempt in" in failures[0]
+    assert "Traceback" not in srv.log
+    assert "scheduled" not in srv.log
 
 
 @pytest.mark.parametrize(

@@ -42,7 +42,7 @@ from handlers.views.digest_blocks import (
     proposal_section,
 )
 from handlers.views.message_blocks import build_error_blocks, build_notice_blocks
-from handlers.views.mrkdwn import escape, link, mention
+from handlers.views.mrkdwn import escape, fallback, link, mention
 
 if TYPE_CHECKING:
     from bot.engine import Engine
@@ -124,11 +124,11 @@ async def engine_for_click(
     workspace or app is refused, and so is one when the bot runs without the full engine."""
     refusal = await foreign_click_refusal(click, services, client)
     if refusal is not None:
-        await respond_ephemeral(respond, text=refusal, blocks=build_error_blocks(refusal))
+        await respond_ephemeral(respond, text=fallback(refusal), blocks=build_error_blocks(refusal))
         return None
     engine = full_engine(services)
     if engine is None:
-        await respond_ephemeral(respond, text=unavailable, blocks=build_error_blocks(unavailable))
+        await respond_ephemeral(respond, text=fallback(unavailable), blocks=build_error_blocks(unavailable))
     return engine
 
 
@@ -154,7 +154,7 @@ async def run_prune_button(
     except Exception as exc:
         logger.exception("the %s button on proposal %s failed", click.action_id, click.value)
         message = f"That did not work: {describe_failure(exc)}"
-        await respond_ephemeral(respond, text=message, blocks=build_error_blocks(message))
+        await respond_ephemeral(respond, text=fallback(message), blocks=build_error_blocks(message))
 
 
 async def foreign_click_refusal(click: ButtonClick, services: Services, client: AsyncWebClient) -> str | None:
@@ -207,18 +207,22 @@ async def _answer(
     if outcome is Outcome.NOT_ALLOWED:
         text = f"{decision.message} Nothing was changed."
         await respond_ephemeral(
-            respond, text=text, blocks=build_notice_blocks(":no_entry: " + keep_mentions(text))
+            respond, text=keep_mentions(text), blocks=build_notice_blocks(":no_entry: " + keep_mentions(text))
         )
         return
     if outcome in (Outcome.ALREADY_DECIDED, Outcome.STALE, Outcome.NOT_FOUND):
         text = f"This proposal no longer applies: {decision.message}"
-        await respond_ephemeral(respond, text=text, blocks=build_notice_blocks(keep_mentions(text)))
+        await respond_ephemeral(
+            respond, text=keep_mentions(text), blocks=build_notice_blocks(keep_mentions(text))
+        )
         await update_message(click, engine, services, client)
         return
     if not await update_message(click, engine, services, client):
         # The decision stands; only the message could not show it, so the clicker hears it directly.
         text = f"{decision.message} (The digest message could not be updated.)"
-        await respond_ephemeral(respond, text=text, blocks=build_notice_blocks(keep_mentions(text)))
+        await respond_ephemeral(
+            respond, text=keep_mentions(text), blocks=build_notice_blocks(keep_mentions(text))
+        )
     if outcome is Outcome.APPROVED:
         await _tell_owner(decision, click, client, respond)
 
@@ -288,13 +292,15 @@ async def _recheck(
         agreement = await engine.agreements.get(proposal.agreement_id)
     except InputError as exc:
         text = f"This proposal no longer applies: {exc}"
-        await respond_ephemeral(respond, text=text, blocks=build_error_blocks(text))
+        await respond_ephemeral(respond, text=fallback(text), blocks=build_error_blocks(text))
         return
     fresh = await engine.prune.get(proposal.id) or proposal
     note = health_note(agreement, rechecked_at=summary.started_at, by=click.user_id)
     section = proposal_section(fresh, note=note)
     if not await update_message(click, engine, services, client, sections={proposal.id: section.to_dict()}):
-        await respond_ephemeral(respond, text=f"#{agreement.id} {agreement.partner_name}", blocks=[section])
+        await respond_ephemeral(
+            respond, text=fallback(f"#{agreement.id} {agreement.partner_name}"), blocks=[section]
+        )
 
 
 async def update_message(

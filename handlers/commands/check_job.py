@@ -28,7 +28,7 @@ from handlers.commands.parsing import HELP_HINT
 from handlers.services import Services
 from handlers.slack_errors import NOT_IN_CHANNEL_ERRORS, describe_failure
 from handlers.views.message_blocks import build_error_blocks, build_not_in_channel_blocks, build_notice_blocks
-from handlers.views.mrkdwn import link
+from handlers.views.mrkdwn import fallback, link
 from handlers.views.report_blocks import (
     build_progress_blocks,
     build_report_blocks,
@@ -203,7 +203,7 @@ async def run_check_job(
         await message.delete()
         await respond_ephemeral(
             respond,
-            text=str(exc),
+            text=fallback(str(exc)),
             blocks=build_error_blocks(str(exc), hint=HELP_HINT),
             replace_original=message.not_in_channel,
         )
@@ -217,7 +217,7 @@ async def run_check_job(
         why = describe_failure(exc)
         await respond_ephemeral(
             respond,
-            text=f"The check failed: {why}",
+            text=fallback(f"The check failed: {why}"),
             blocks=build_error_blocks(f"The check failed: {why}"),
             replace_original=message.not_in_channel,
         )
@@ -271,12 +271,12 @@ async def attach_csv_in_thread(
             filename=filename,
             title=title,
             content=content,
-            initial_comment=comment,
+            initial_comment=fallback(comment),
         )
     except Exception as exc:
         logger.exception("attaching %s failed", filename)
         why = f"The {what} is posted, but its CSV could not be attached: {describe_failure(exc)}"
-        await respond_ephemeral(respond, text=why, blocks=build_error_blocks(why))
+        await respond_ephemeral(respond, text=fallback(why), blocks=build_error_blocks(why))
 
 
 def csv_filename(report: Report) -> str:
@@ -323,7 +323,7 @@ async def _note_stopped(message: ReportMessage, job: CheckJob) -> None:
     """On shutdown, say in the channel message that the check stopped (best effort, bounded)."""
     if not message.started:
         return
-    text = f"Linkpact stopped before the check of {job.url} finished; run `/linkcheck` again."
+    text = fallback(f"Linkpact stopped before the check of {job.url} finished; run `/linkcheck` again.")
     blocks = build_notice_blocks(
         f":octagonal_sign: Linkpact stopped before the check of {link(job.url)} finished; "
         "run `/linkcheck` again."

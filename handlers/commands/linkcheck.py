@@ -52,6 +52,7 @@ from handlers.views.message_blocks import (
     build_untrack_blocks,
     help_text,
 )
+from handlers.views.mrkdwn import fallback
 from handlers.views.partnership_modal import ModalOrigin
 
 if TYPE_CHECKING:
@@ -86,7 +87,11 @@ async def handle_linkcheck_command(
     try:
         request = parse_linkcheck_text(command.get("text") or "")
     except InputError as exc:
-        await ack(text=str(exc), blocks=build_error_blocks(str(exc), hint=HELP_HINT), response_type=EPHEMERAL)
+        await ack(
+            text=fallback(str(exc)),
+            blocks=build_error_blocks(str(exc), hint=HELP_HINT),
+            response_type=EPHEMERAL,
+        )
         return
     if isinstance(request, ShowHelp):
         await ack(text=help_text(), blocks=build_help_blocks(), response_type=EPHEMERAL)
@@ -219,7 +224,7 @@ async def _open_modal(
     except Exception as exc:
         logger.exception("opening the partnership modal failed")
         message = f"The form could not be opened: {describe_failure(exc)}"
-        await respond_ephemeral(respond, text=message, blocks=build_error_blocks(message))
+        await respond_ephemeral(respond, text=fallback(message), blocks=build_error_blocks(message))
 
 
 def workspace_of(command: dict[str, Any]) -> str:
@@ -257,11 +262,13 @@ async def run_backlink_request(
         else:  # pragma: no cover - the handler routes only these three here
             raise TypeError(f"not a backlink request: {request!r}")
     except InputError as exc:
-        await respond_ephemeral(respond, text=str(exc), blocks=build_error_blocks(str(exc), hint=HELP_HINT))
+        await respond_ephemeral(
+            respond, text=fallback(str(exc)), blocks=build_error_blocks(str(exc), hint=HELP_HINT)
+        )
         return
     except Exception as exc:
         logger.exception("%s %s failed", COMMAND, type(request).__name__)
         message = f"The command failed: {describe_failure(exc)}"
-        await respond_ephemeral(respond, text=message, blocks=build_error_blocks(message))
+        await respond_ephemeral(respond, text=fallback(message), blocks=build_error_blocks(message))
         return
-    await respond_ephemeral(respond, text=text, blocks=blocks)
+    await respond_ephemeral(respond, text=fallback(text), blocks=blocks)

@@ -21,6 +21,7 @@ from handlers.monitoring import MonitoringState, recheck_all
 from handlers.services import Services, full_engine
 from handlers.views.digest_blocks import plan_digest
 from handlers.views.message_blocks import build_error_blocks, build_notice_blocks
+from handlers.views.mrkdwn import fallback
 from handlers.views.recheck_blocks import build_recheck_blocks, recheck_text
 from handlers.views.report_blocks import MAX_BLOCKS
 
@@ -66,7 +67,7 @@ async def run_digest_preview(*, engine: Engine, schedule: DigestSettings, respon
     except Exception as exc:
         logger.exception("building the digest preview failed")
         message = f"The digest could not be built: {describe_failure(exc)}"
-        await respond_ephemeral(respond, text=message, blocks=build_error_blocks(message))
+        await respond_ephemeral(respond, text=fallback(message), blocks=build_error_blocks(message))
         return
     if schedule.channels:
         where = ", ".join(f"<#{c}>" for c in schedule.channels)
@@ -107,12 +108,14 @@ async def run_recheck_request(
             await respond_ephemeral(respond, text=BUSY, blocks=build_notice_blocks(BUSY))
             return
     except InputError as exc:
-        await respond_ephemeral(respond, text=str(exc), blocks=build_error_blocks(str(exc), hint=HELP_HINT))
+        await respond_ephemeral(
+            respond, text=fallback(str(exc)), blocks=build_error_blocks(str(exc), hint=HELP_HINT)
+        )
         return
     except Exception as exc:
         logger.exception("/linkcheck recheck failed")
         message = f"The recheck failed: {describe_failure(exc)}"
-        await respond_ephemeral(respond, text=message, blocks=build_error_blocks(message))
+        await respond_ephemeral(respond, text=fallback(message), blocks=build_error_blocks(message))
         return
     summary, proposals = result
     await respond_ephemeral(

@@ -34,7 +34,7 @@ from handlers.views.agreement_blocks import (
     build_agreement_list_blocks,
 )
 from handlers.views.message_blocks import build_error_blocks, build_notice_blocks
-from handlers.views.mrkdwn import mention, plural
+from handlers.views.mrkdwn import fallback, mention, plural
 
 if TYPE_CHECKING:
     from bot.engine import Engine
@@ -78,7 +78,7 @@ async def run_partnership_request(
             state = agreement.state(today).value
             await respond_ephemeral(
                 respond,
-                text=f"Partnership #{agreement.id} with {agreement.partner_name}: {state}",
+                text=fallback(f"Partnership #{agreement.id} with {agreement.partner_name}: {state}"),
                 blocks=build_agreement_blocks(agreement, today, history=history),
             )
         elif isinstance(request, ExportPartnerships):
@@ -86,11 +86,13 @@ async def run_partnership_request(
         else:  # pragma: no cover - LogPartnership opens the modal in the command handler
             raise TypeError(f"not handled here: {request!r}")
     except InputError as exc:
-        await respond_ephemeral(respond, text=str(exc), blocks=build_error_blocks(str(exc), hint=HELP_HINT))
+        await respond_ephemeral(
+            respond, text=fallback(str(exc)), blocks=build_error_blocks(str(exc), hint=HELP_HINT)
+        )
     except Exception as exc:
         logger.exception("%s %s failed", COMMAND, type(request).__name__)
         message = f"The command failed: {describe_failure(exc)}"
-        await respond_ephemeral(respond, text=message, blocks=build_error_blocks(message))
+        await respond_ephemeral(respond, text=fallback(message), blocks=build_error_blocks(message))
 
 
 async def _export(
@@ -130,4 +132,4 @@ async def _export_privately(respond: Respond, data: bytes) -> None:
         blocks = build_notice_blocks(f"{intro} Here it is inline:\n```{shown}```")
     else:
         blocks = build_notice_blocks(intro)
-    await respond_ephemeral(respond, text=intro, blocks=blocks)
+    await respond_ephemeral(respond, text=fallback(intro), blocks=blocks)

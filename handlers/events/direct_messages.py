@@ -25,6 +25,7 @@ from handlers.import_jobs import DirectMessageAnswers, ImportJob, run_import_job
 from handlers.services import full_engine, services_from
 from handlers.slack_files import SlackFile
 from handlers.views.message_blocks import build_error_blocks
+from handlers.views.mrkdwn import fallback
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +98,8 @@ async def handle_message_event(
 
 async def _say(client: AsyncWebClient, channel_id: str, text: str) -> None:
     try:
-        await client.chat_postMessage(channel=channel_id, text=text, blocks=build_error_blocks(text))
+        await client.chat_postMessage(
+            channel=channel_id, text=fallback(text), blocks=build_error_blocks(text)
+        )
     except Exception:
         logger.exception("could not answer in the DM %s", channel_id)

@@ -29,7 +29,7 @@ from bot.agreements.model import (
 )
 from bot.agreements.qualify import QualificationHints, format_hints
 from bot.agreements.report import STATE_ORDER
-from handlers.views.mrkdwn import escape, link, mention, plural, truncate
+from handlers.views.mrkdwn import escape, fallback, link, mention, plural, truncate, truncate_mrkdwn
 from handlers.views.report_blocks import MAX_BLOCKS, MAX_FIELD_TEXT, MAX_HEADER_TEXT, MAX_SECTION_TEXT
 
 COMMAND = "/linkcheck"
@@ -182,7 +182,9 @@ def build_agreement_blocks(
         HeaderBlock(text=truncate(f"Partnership #{agreement.id}: {agreement.partner_name}", MAX_HEADER_TEXT)),
         SectionBlock(text=MarkdownTextObject(text=f"{STATE_ICONS[state]} *{STATE_WORDS[state]}*")),
         SectionBlock(
-            fields=[MarkdownTextObject(text=truncate(f, MAX_FIELD_TEXT)) for f in _facts(agreement, today)]
+            fields=[
+                MarkdownTextObject(text=truncate_mrkdwn(f, MAX_FIELD_TEXT)) for f in _facts(agreement, today)
+            ]
         ),
         DividerBlock(),
     ]
@@ -284,7 +286,7 @@ def build_agreement_list_blocks(
         title = f"{STATE_ICONS[group_state]} *{group_state.value}* ({len(members)})"
         blocks += pack_sections(title, [f"• {agreement_summary_line(a, today)}" for a in take])
     hidden = len(agreements) - shown
-    footer = f"`{COMMAND} partner <id>` shows one with its link verdicts and history."
+    footer = f"`{COMMAND} partner &lt;id&gt;` shows one with its link verdicts and history."
     if hidden > 0:
         footer = f"…and {hidden} more (`linkpact agreement list` lists them all). " + footer
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=footer)]))
@@ -303,7 +305,7 @@ def group_by_state(
 
 def agreement_list_text(agreements: Sequence[Agreement], today: date) -> str:
     counts = ", ".join(f"{len(m)} {s.value}" for s, m in group_by_state(agreements, today))
-    return f"{plural(len(agreements), 'partnership')}" + (f": {counts}" if counts else "")
+    return fallback(f"{plural(len(agreements), 'partnership')}" + (f": {counts}" if counts else ""))
 
 
 def build_logged_blocks(agreement: Agreement, *, logged_by: str) -> list[Block]:
@@ -320,7 +322,7 @@ def build_logged_blocks(agreement: Agreement, *, logged_by: str) -> list[Block]:
 
 
 def logged_text(agreement: Agreement) -> str:
-    return f"Partnership #{agreement.id} with {agreement.partner_name} logged; verifying its links…"
+    return fallback(f"Partnership #{agreement.id} with {agreement.partner_name} logged; verifying its links…")
 
 
 def build_agreement_result_blocks(
@@ -379,7 +381,7 @@ def hint_lines(hints: QualificationHints) -> list[str]:
 
 def result_text(agreement: Agreement, today: date) -> str:
     state = agreement.state(today)
-    return (
+    return fallback(
         f"Partnership #{agreement.id} with {agreement.partner_name}: {state.value}, "
         f"{healthy_count(agreement)}"
     )
@@ -393,7 +395,7 @@ def pack_sections(title: str, lines: Sequence[str]) -> list[Block]:
     sections: list[Block] = []
     current = title
     for line in lines:
-        line = truncate(line, MAX_SECTION_TEXT)
+        line = truncate_mrkdwn(line, MAX_SECTION_TEXT)
         if current and len(current) + 1 + len(line) > MAX_SECTION_TEXT:
             sections.append(SectionBlock(text=MarkdownTextObject(text=current)))
             current = line

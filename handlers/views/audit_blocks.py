@@ -24,7 +24,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.audit import AuditReport, Finding, Severity
-from handlers.views.mrkdwn import escape, link, mention, plural, truncate
+from handlers.views.mrkdwn import escape, fallback, link, mention, plural, truncate, truncate_mrkdwn
 from handlers.views.report_blocks import MAX_FIELD_TEXT, MAX_HEADER_TEXT, MAX_SECTION_TEXT
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ _STOP_WORDS = {"page_cap": "the page cap", "time_cap": "the time cap"}
 
 
 def audit_progress_text(domain: str) -> str:
-    return f"Auditing {domain}…"
+    return fallback(f"Auditing {domain}…")
 
 
 def build_audit_progress_blocks(
@@ -82,7 +82,7 @@ def build_audit_progress_blocks(
 
 def audit_text(report: AuditReport) -> str:
     """Plain-text fallback of the result (notifications, screen readers)."""
-    return f"Link-profile audit of {report.domain}: " + " ".join(report.summary_lines())
+    return fallback(f"Link-profile audit of {report.domain}: " + " ".join(report.summary_lines()))
 
 
 def build_audit_blocks(
@@ -100,9 +100,11 @@ def build_audit_blocks(
         HeaderBlock(text=truncate(f"Link-profile audit: {report.domain}", MAX_HEADER_TEXT)),
         SectionBlock(
             text=MarkdownTextObject(
-                text=truncate("\n".join(escape(line) for line in report.summary_lines()), MAX_SECTION_TEXT)
+                text=truncate_mrkdwn(
+                    "\n".join(escape(line) for line in report.summary_lines()), MAX_SECTION_TEXT
+                )
             ),
-            fields=[MarkdownTextObject(text=truncate(f, MAX_FIELD_TEXT)) for f in _fields(report)],
+            fields=[MarkdownTextObject(text=truncate_mrkdwn(f, MAX_FIELD_TEXT)) for f in _fields(report)],
         ),
     ]
     blocks += _pairs_and_cycles(report)
@@ -122,7 +124,9 @@ def build_audit_blocks(
         notes.append(f"…and {len(report.notes) - MAX_LISTED_NOTES} more notes in the CSV's report")
     if notes:
         blocks.append(
-            ContextBlock(elements=[MarkdownTextObject(text=truncate("\n".join(notes), MAX_SECTION_TEXT))])
+            ContextBlock(
+                elements=[MarkdownTextObject(text=truncate_mrkdwn("\n".join(notes), MAX_SECTION_TEXT))]
+            )
         )
     if prune_candidates:
         blocks.append(_propose_button(audit_id, prune_candidates))
@@ -179,7 +183,7 @@ def _pairs_and_cycles(report: AuditReport) -> list[Block]:
         )
     if not lines:
         return []
-    return [SectionBlock(text=MarkdownTextObject(text=truncate("\n".join(lines), MAX_SECTION_TEXT)))]
+    return [SectionBlock(text=MarkdownTextObject(text=truncate_mrkdwn("\n".join(lines), MAX_SECTION_TEXT)))]
 
 
 def finding_mrkdwn(finding: Finding) -> str:
@@ -194,7 +198,7 @@ def finding_mrkdwn(finding: Finding) -> str:
     hidden = len(finding.urls) - MAX_EVIDENCE_URLS
     if hidden > 0:
         evidence.append(f"• …and {hidden} more (CSV)")
-    return truncate("\n".join(lines + evidence), MAX_SECTION_TEXT)
+    return truncate_mrkdwn("\n".join(lines + evidence), MAX_SECTION_TEXT)
 
 
 def _propose_button(audit_id: str, candidates: int) -> ActionsBlock:

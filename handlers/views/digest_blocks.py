@@ -39,7 +39,7 @@ from bot.linkcheck.report import neutralise_cell
 from bot.monitoring.digest import AgreementDue, Digest, DigestLink, trend_sparkline
 from bot.monitoring.prune import PruneProposal
 from handlers.views.message_blocks import pack_lines
-from handlers.views.mrkdwn import escape, link, mention, plural, truncate
+from handlers.views.mrkdwn import escape, fallback, link, mention, plural, truncate, truncate_mrkdwn
 from handlers.views.report_blocks import MAX_BLOCKS, MAX_FIELDS, MAX_HEADER_TEXT, MAX_SECTION_TEXT
 
 APPROVE_PRUNE_ACTION = "linkpact_prune_approve"
@@ -95,7 +95,7 @@ def plan_digest(digest: Digest, *, interactive: bool = True) -> DigestMessages:
         if rest:
             cut = True
             text += f"\n_…and {len(rest)} more in the thread_"
-        main.append(SectionBlock(text=MarkdownTextObject(text=truncate(text, MAX_SECTION_TEXT))))
+        main.append(SectionBlock(text=MarkdownTextObject(text=truncate_mrkdwn(text, MAX_SECTION_TEXT))))
         if rest:
             thread += _continued(section, first=len(shown) + 1, rest=rest)
     if digest.proposals:
@@ -137,7 +137,7 @@ def digest_text(digest: Digest) -> str:
     ]
     text = f"Linkpact digest {digest.period}: " + ", ".join(counts)
     spark = trend_sparkline(digest)
-    return f"{text} · {spark}" if spark else text
+    return fallback(f"{text} · {spark}" if spark else text)
 
 
 # -- proposals ----------------------------------------------------------------------------------------
@@ -161,7 +161,7 @@ def proposal_section(proposal: PruneProposal, *, note: str | None = None) -> Sec
         lines.append(note)
     return SectionBlock(
         block_id=PROPOSAL_SECTION_PREFIX + proposal.id,
-        text=MarkdownTextObject(text=truncate("\n".join(lines), MAX_SECTION_TEXT)),
+        text=MarkdownTextObject(text=truncate_mrkdwn("\n".join(lines), MAX_SECTION_TEXT)),
     )
 
 
@@ -201,7 +201,7 @@ def proposal_outcome(proposal_id: str, text: str) -> ContextBlock:
     """What replaces a proposal's buttons once it is decided (same ``block_id`` as the buttons)."""
     return ContextBlock(
         block_id=PROPOSAL_ACTIONS_PREFIX + proposal_id,
-        elements=[MarkdownTextObject(text=truncate(text, MAX_SECTION_TEXT))],
+        elements=[MarkdownTextObject(text=truncate_mrkdwn(text, MAX_SECTION_TEXT))],
     )
 
 
@@ -361,7 +361,9 @@ def _summary(digest: Digest) -> SectionBlock:
         f"*Agreements*\n{agreements}",
         f"*Proposed for pruning*\n{len(digest.proposals)}",
     ]
-    return SectionBlock(fields=[MarkdownTextObject(text=truncate(f, 2000)) for f in fields[:MAX_FIELDS]])
+    return SectionBlock(
+        fields=[MarkdownTextObject(text=truncate_mrkdwn(f, 2000)) for f in fields[:MAX_FIELDS]]
+    )
 
 
 def _context(digest: Digest) -> ContextBlock:
@@ -371,7 +373,7 @@ def _context(digest: Digest) -> ContextBlock:
 
 
 def _note(text: str) -> ContextBlock:
-    return ContextBlock(elements=[MarkdownTextObject(text=truncate(text, MAX_SECTION_TEXT))])
+    return ContextBlock(elements=[MarkdownTextObject(text=truncate_mrkdwn(text, MAX_SECTION_TEXT))])
 
 
 # -- CSV -------------------------------------------------------------------------------------------------

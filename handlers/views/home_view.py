@@ -30,7 +30,7 @@ from handlers.views.agreement_blocks import (
     group_by_state,
 )
 from handlers.views.message_blocks import build_help_blocks
-from handlers.views.mrkdwn import escape, plural, truncate
+from handlers.views.mrkdwn import escape, plural, truncate, truncate_mrkdwn
 
 # Slack's limit for a Home tab view.
 MAX_HOME_BLOCKS = 100
@@ -128,6 +128,6 @@ def _agreement_section(agreement: Agreement, today: date, *, rechecking: bool) -
     label = "Re-checking…" if rechecking else "Re-check"
     return SectionBlock(
         block_id=f"agreement_{agreement.id}",
-        text=MarkdownTextObject(text=truncate(agreement_summary_line(agreement, today), 3000)),
+        text=MarkdownTextObject(text=truncate_mrkdwn(agreement_summary_line(agreement, today), 3000)),
         accessory=ButtonElement(text=label, action_id=RECHECK_ACTION, value=agreement.id),
     )

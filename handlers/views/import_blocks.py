@@ -14,7 +14,7 @@ from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject, Sec
 from bot.imports import FORMATS_BY_NAME, REASON_LABELS, ImportSummary
 from bot.imports.service import WARNING_LABELS
 from handlers.views.message_blocks import pack_lines
-from handlers.views.mrkdwn import escape, mention, truncate
+from handlers.views.mrkdwn import escape, fallback, mention, truncate, truncate_mrkdwn
 from handlers.views.report_blocks import MAX_FIELD_TEXT, MAX_SECTION_TEXT
 
 COMMAND = "/linkcheck"
@@ -35,8 +35,8 @@ def format_label(name: str) -> str:
 
 
 def import_text(summary: ImportSummary) -> str:
-    """Plain-text fallback (notifications, screen readers)."""
-    return (
+    """The top-level text (notifications, screen readers; escaped: :func:`fallback`)."""
+    return fallback(
         f"Imported {summary.filename}: {count(summary.rows_read, 'row')} read, "
         f"{count(summary.new_backlinks, 'new backlink')}, "
         f"{count(summary.new_referring_domains, 'new referring domain')}"
@@ -81,8 +81,8 @@ def build_import_blocks(summary: ImportSummary, *, user_id: str, verifying: bool
     ]
     blocks: list[Block] = [
         SectionBlock(
-            text=MarkdownTextObject(text=truncate(head, MAX_SECTION_TEXT)),
-            fields=[MarkdownTextObject(text=truncate(f, MAX_FIELD_TEXT)) for f in fields],
+            text=MarkdownTextObject(text=truncate_mrkdwn(head, MAX_SECTION_TEXT)),
+            fields=[MarkdownTextObject(text=truncate_mrkdwn(f, MAX_FIELD_TEXT)) for f in fields],
         )
     ]
     details = _skip_lines(summary.skipped, summary.skipped_rows) + _warning_lines(summary.warnings)
@@ -142,8 +142,9 @@ def _next_step(summary: ImportSummary, *, verifying: bool) -> str:
 
 def verification_text(filename: str, verdicts: Mapping[str, int]) -> str:
     total = sum(verdicts.values())
-    return f"Verified {count(total, 'new backlink')} from {filename}: " + ", ".join(
-        f"{n} {word}" for word, n in _verdict_words(verdicts)
+    return fallback(
+        f"Verified {count(total, 'new backlink')} from {filename}: "
+        + ", ".join(f"{n} {word}" for word, n in _verdict_words(verdicts))
     )
 
 
@@ -170,6 +171,6 @@ def build_verification_blocks(
         f"schedule. `{COMMAND} tracked` lists them."
     )
     return [
-        SectionBlock(text=MarkdownTextObject(text=truncate(text, MAX_SECTION_TEXT))),
+        SectionBlock(text=MarkdownTextObject(text=truncate_mrkdwn(text, MAX_SECTION_TEXT))),
         ContextBlock(elements=[MarkdownTextObject(text=note)]),
     ]

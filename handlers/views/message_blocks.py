@@ -10,7 +10,7 @@ from typing import Protocol
 
 from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject, SectionBlock
 
-from handlers.views.mrkdwn import escape, link, mention, plural, truncate
+from handlers.views.mrkdwn import escape, fallback, link, mention, plural, truncate, truncate_mrkdwn
 from handlers.views.report_blocks import MAX_SECTION_TEXT
 
 COMMAND = "/linkcheck"
@@ -65,7 +65,8 @@ class TrackedRow(Protocol):
 
 
 def help_text() -> str:
-    return (
+    """The top-level text of the usage answer (escaped: its ``<url>`` is not a link)."""
+    return fallback(
         f"Usage: {COMMAND} <url> | track SOURCE TARGET | untrack SOURCE TARGET | tracked [TARGET] | "
         "partner [ID|DOMAIN] | partners [STATE|export] | recheck [ID|DOMAIN] | digest | "
         "import [--target-site URL] [--format NAME] | audit SITE [--pages N] | help"
@@ -80,7 +81,8 @@ def build_help_blocks() -> list[Block]:
         "links, and whether both directions hold."
     )
     return [
-        SectionBlock(text=MarkdownTextObject(text=intro + "\n" + "\n".join(USAGE_LINES))),
+        # Escaped: "<url>" in the usage is literal text, not a link (Slack reads <…> even in code spans).
+        SectionBlock(text=MarkdownTextObject(text=intro + "\n" + "\n".join(escape(u) for u in USAGE_LINES))),
         ContextBlock(elements=[MarkdownTextObject(text=VERDICTS_NOTE)]),
     ]
 
@@ -99,7 +101,7 @@ def build_error_blocks(message: str, *, hint: str | None = None) -> list[Block]:
 
 def build_notice_blocks(message_mrkdwn: str) -> list[Block]:
     """One section of already-formatted mrkdwn (callers escape untrusted parts with ``link``/``escape``)."""
-    return [SectionBlock(text=MarkdownTextObject(text=truncate(message_mrkdwn, MAX_SECTION_TEXT)))]
+    return [SectionBlock(text=MarkdownTextObject(text=truncate_mrkdwn(message_mrkdwn, MAX_SECTION_TEXT)))]
 
 
 def build_track_blocks(source_url: str, target_url: str, *, newly_tracked: bool) -> list[Block]:
@@ -128,7 +130,8 @@ def build_tracked_blocks(backlinks: Sequence[TrackedRow], *, target_url: str | N
     scope = f" to {link(target_url)}" if target_url else ""
     if not backlinks:
         return build_notice_blocks(
-            f"No tracked backlinks{scope}. Add one with `{COMMAND} track <source-url> <target-url>`."
+            f"No tracked backlinks{scope}. Add one with "
+            f"`{COMMAND} track &lt;source-url&gt; &lt;target-url&gt;`."
         )
     lines = [f"*{plural(len(backlinks), 'tracked backlink')}*{scope}"]
     for row in backlinks[:MAX_LISTED_TRACKED]:
@@ -148,7 +151,7 @@ def pack_lines(lines: Sequence[str]) -> list[Block]:
     """mrkdwn ``lines`` in as few sections as hold them (3,000 characters each; a longer line is cut)."""
     sections: list[Block] = []
     current = ""
-    for line in (truncate(line, MAX_SECTION_TEXT) for line in lines):
+    for line in (truncate_mrkdwn(line, MAX_SECTION_TEXT) for line in lines):
         if current and len(current) + 1 + len(line) > MAX_SECTION_TEXT:
             sections.append(SectionBlock(text=MarkdownTextObject(text=current)))
             current = line

@@ -10,7 +10,7 @@ from bot.backlinks.changes import Change
 from bot.monitoring.prune import PruneProposal
 from bot.monitoring.recheck import RecheckSummary
 from handlers.views.message_blocks import pack_lines
-from handlers.views.mrkdwn import escape, link, plural, truncate
+from handlers.views.mrkdwn import escape, fallback, link, plural, truncate_mrkdwn
 from handlers.views.report_blocks import MAX_SECTION_TEXT
 
 # Changes listed in one ephemeral answer; the weekly digest and `linkpact recheck` have all of them.
@@ -20,7 +20,7 @@ LABEL_CHARS = 70
 
 def recheck_text(summary: RecheckSummary, proposals: Sequence[PruneProposal]) -> str:
     """One line: what was rechecked and how many changes and prune proposals there are."""
-    return (
+    return fallback(
         f"Rechecked {plural(summary.backlinks, 'tracked backlink')} and "
         f"{plural(summary.promised_links, 'promised link')}: {plural(len(summary.changes), 'change')}, "
         f"{plural(len(proposals), 'open prune proposal')}"
@@ -56,7 +56,7 @@ def build_recheck_blocks(
             ContextBlock(
                 elements=[
                     MarkdownTextObject(
-                        text=truncate(
+                        text=truncate_mrkdwn(
                             f"Proposed for pruning: {names}{more}. They come with buttons in the weekly "
                             "digest (`/linkcheck digest` previews it).",
                             MAX_SECTION_TEXT,

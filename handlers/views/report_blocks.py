@@ -25,7 +25,7 @@ from slack_sdk.models.blocks import (
 
 from bot.linkcheck.report import unreadable_words
 from bot.models import InboundResult, InboundVerdict, LinkCheck, OutboundResult, Report, Verdict
-from handlers.views.mrkdwn import escape, link, mention, truncate
+from handlers.views.mrkdwn import escape, fallback, link, mention, truncate, truncate_mrkdwn
 
 if TYPE_CHECKING:
     from bot.engine import Progress
@@ -100,11 +100,11 @@ def report_is_truncated(report: Report) -> bool:
 
 
 def build_report_text(report: Report) -> str:
-    """The plain-text fallback Slack shows in notifications: one line of counts."""
+    """The top-level text Slack shows in notifications: one line of counts (escaped: :func:`fallback`)."""
     counts = report.verdict_counts()
     page = report.page
     if page.status is None or page.error is not None:
-        return f"Link report for {page.url}: the page could not be read"
+        return fallback(f"Link report for {page.url}: the page could not be read")
     text = (
         f"Link report for {page.url}: {counts['broken']} broken, {counts['unknown']} unknown, "
         f"{counts['ok']} ok, {counts['skipped']} skipped"
@@ -112,7 +112,7 @@ def build_report_text(report: Report) -> str:
     if report.inbound:
         inbound = report.inbound_counts()
         text += f"; backlinks {inbound['live']} live, {inbound['lost']} lost, {inbound['unknown']} unknown"
-    return text
+    return fallback(text)
 
 
 def build_report_blocks(
@@ -179,8 +179,8 @@ def build_progress_blocks(
 
 
 def progress_text(url: str) -> str:
-    """Plain-text fallback of the progress message."""
-    return f"Checking {url}…"
+    """The top-level text of the progress message (escaped: :func:`fallback`)."""
+    return fallback(f"Checking {url}…")
 
 
 # -- pieces ---------------------------------------------------------------------------------------------
@@ -231,7 +231,7 @@ def _page_section(report: Report) -> SectionBlock:
             lines.append(f"{status} · :warning: not indexable: {escape(truncate(reasons, MAX_REASON_CHARS))}")
     if page.canonical and page.canonical != page.final_url:
         lines.append(f"Canonical: {link(page.canonical)}")
-    return SectionBlock(text=MarkdownTextObject(text=truncate("\n".join(lines), MAX_SECTION_TEXT)))
+    return SectionBlock(text=MarkdownTextObject(text=truncate_mrkdwn("\n".join(lines), MAX_SECTION_TEXT)))
 
 
 def _counts_section(report: Report) -> SectionBlock:
@@ -255,7 +255,7 @@ def _counts_section(report: Report) -> SectionBlock:
     else:
         fields.append("*Tracked backlinks*\nnone point here yet")
     return SectionBlock(
-        fields=[MarkdownTextObject(text=truncate(f, MAX_FIELD_TEXT)) for f in fields[:MAX_FIELDS]]
+        fields=[MarkdownTextObject(text=truncate_mrkdwn(f, MAX_FIELD_TEXT)) for f in fields[:MAX_FIELDS]]
     )
 
 
@@ -311,7 +311,7 @@ def _list_sections(title: str, lines: Sequence[str], hidden: int) -> list[Block]
     sections: list[Block] = []
     current = title
     for line in lines:
-        line = truncate(line, MAX_SECTION_TEXT)
+        line = truncate_mrkdwn(line, MAX_SECTION_TEXT)
         if len(current) + 1 + len(line) > MAX_SECTION_TEXT:
             sections.append(SectionBlock(text=MarkdownTextObject(text=current)))
             current = line
@@ -330,7 +330,7 @@ def _footer(report: Report, listing: ReportListing, *, requested_by: str | None,
             notes.append("the full list is attached as CSV in the thread")
         else:
             notes.append("invite Linkpact to this channel to get the full list as CSV")
-    text = truncate(" · ".join(notes), MAX_CONTEXT_TEXT)
+    text = truncate_mrkdwn(" · ".join(notes), MAX_CONTEXT_TEXT)
     return ContextBlock(elements=[MarkdownTextObject(text=text)])
 
 

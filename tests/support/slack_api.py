@@ -255,6 +255,16 @@ class SlackApiStandIn:
         asyncio.run_coroutine_threadsafe(socket.send_json(envelope), self._loop).result(timeout_s)
         return envelope_id
 
+    def drop_socket(self, *, timeout_s: float = 20.0) -> None:
+        """Close the app's Socket Mode WebSocket from Slack's side (as Slack does when it moves a
+        connection); the app is expected to reconnect."""
+        with self._cond:
+            socket = self._socket
+            self._socket = None
+        if socket is None or self._loop is None:
+            raise AssertionError("no Socket Mode connection to drop")
+        asyncio.run_coroutine_threadsafe(socket.close(), self._loop).result(timeout_s)
+
     def wait_for_socket_ack(self, envelope_id: str, *, timeout_s: float = 20.0) -> ApiCall:
         """The app's acknowledgement of ``envelope_id`` (``params`` is the JSON it sent)."""
         return self.wait_for_call(
