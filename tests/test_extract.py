@@ -169,6 +169,83 @@ def test_deep_nesting_is_bounded(caplog: pytest.LogCaptureFixture) -> None:
     assert "nests block elements too deeply" in caplog.text
 
 
+def test_thousands_of_unclosed_divs_read_whole(caplog: pytest.LogCaptureFixture) -> None:
+    # A 108 kB page whose template never closes its <div>s: 4,000 levels deep by the end. Browsers
+    # read it whole; lexbor parses it in about 20 ms. The old guard cut it after 3,162 levels.
+    html = "<html><body>" + "".join(f"<div>Text <a href=/{i}>{i}</a>" for i in range(4000))
+    assert 100_000 < len(html) < 140_000
+    with caplog.at_level(logging.WARNING, logger="bot.linkcheck.extract"):
+        found = links(html)
+    assert len(found) == 4000 and found[-1].href == "/3999"
+    assert "too deeply" not in caplog.text
+
+
+_HOSTILE_TAIL = "<a href=/after>after</a>"
+
+
+@pytest.mark.parametrize(
+    "bomb",
+    [
+        "<div>" * 100_000,  # each block start tag walks the open elements for a <p> to close
+        "<span>" * 20_000 + "</x>" * 20_000,  # each stray end tag walks them for its element
+        "<span>" * 20_000 + "</p>" * 20_000,
+        "<span>" * 20_000 + "<li>" * 20_000,
+        "<span>" * 20_000 + "<h1>x</h1>" * 20_000,
+        "<span>" * 20_000 + "<button>x</button>" * 20_000,
+        "<x><div></x>" * 40_000,  # </x> ignored below a <div>: the stack grows unseen by tag counts
+        "<li><ul></li>" * 40_000,
+        "<select>" + "<option>x" * 50_000,  # lexbor's select bookkeeping is quadratic
+        "".join(f"<b id={i}>" for i in range(50_000)),  # distinct formatting elements (Noah's Ark)
+        "<p>" + "".join(f"<b id={i}>" for i in range(1_000)) + "</p>" + "<p>x</p>" * 1_000,  # re-opened
+        "<svg>" + "<g>" * 30_000 + "</x>" * 30_000,
+        "<div><a title='</div>'>" * 40_000,  # end tags inside attribute values are not end tags
+    ],
+    ids=[
+        "nested-divs",
+        "stray-end-tags",
+        "stray-p-end-tags",
+        "list-items",
+        "headings",
+        "buttons",
+        "ignored-end-tags",
+        "list-item-scope",
+        "select-options",
+        "distinct-formatting",
+        "reconstructed-formatting",
+        "svg",
+        "quoted-end-tags",
+    ],
+)
+def test_hostile_markup_is_cut_in_bounded_time(bomb: str, caplog: pytest.LogCaptureFixture) -> None:
+    html = "<p><a href=/before>before</a></p>" + bomb + _HOSTILE_TAIL
+    started = time.process_time()
+    with caplog.at_level(logging.WARNING, logger="bot.linkcheck.extract"):
+        found = links(html)
+    elapsed = time.process_time() - started
+    assert found[0].href == "/before"
+    assert "/after" not in {link.href for link in found}
+    assert "too deeply" in caplog.text
+    assert elapsed < 5, f"{elapsed:.1f} s"  # about 0.3 s; uncut, between 1 s and minutes
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        "<b>" * 100_000,  # identical formatting elements: the Noah's Ark clause keeps three
+        "<button>" + "<p>x" * 50_000,  # a <p> closes the previous one inside the button
+        "<table><tr><td>" * 20_000 + "x",  # each cell is a scope boundary: walks stop there
+        "<ul>" + "<li><a href=/x>x</a>" * 20_000,  # unclosed list items close each other
+        "<table>" + "<tr><td><font face=arial>x<td><font face=arial>y" * 10_000 + "</table>",
+    ],
+    ids=["formatting", "paragraphs-in-button", "nested-tables", "unclosed-items", "old-tables"],
+)
+def test_cheap_unclosed_markup_reads_whole(html: str, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="bot.linkcheck.extract"):
+        found = links(html + _HOSTILE_TAIL)
+    assert found[-1].href == "/after"
+    assert "too deeply" not in caplog.text
+
+
 @pytest.mark.parametrize(
     "html",
     [

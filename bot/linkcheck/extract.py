@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from bot.linkcheck.nesting import MAX_NESTING_WORK, nesting_cut
 from bot.linkcheck.placement import PlacementClassifier
 from bot.models import ExtractedLink, ExtractedPage, PageFacts
 
@@ -70,17 +71,6 @@ _WHATWG_SUPERSETS: dict[str, str] = {
     # well-known script-smuggling tricks.
     **dict.fromkeys(("utf-7", "unicode-1-1-utf-7"), DEFAULT_ENCODING),
 }
-
-# Work budget for the tree builder's nesting checks (sum over block start tags of the nesting depth,
-# see nesting_cut): about 35 ms of lexbor time on a slow core. The most demanding of the 78 corpus pages
-# needs 21,776 (0.4% of it), so real pages never come near.
-MAX_NESTING_WORK = 5_000_000
-# Start tags that close an open <p> (HTML Living Standard, "in body" insertion mode) and nest.
-_BLOCK_TAG_RE = re.compile(
-    rb"<(/?)(?:a(?:ddress|rticle|side)|blockquote|center|d(?:etails|ialog|ir|iv|l)"
-    rb"|f(?:ieldset|igcaption|igure|ooter|orm)|h(?:eader|group)|m(?:ain|enu)|nav|ol"
-    rb"|s(?:earch|ection|ummary)|ul)(?=[\s/>])"
-)
 
 _META_TAG_RE = re.compile(rb"<meta\b[^>]*>", re.IGNORECASE)
 _META_CHARSET_RE = re.compile(rb"""charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.IGNORECASE)
@@ -187,39 +177,6 @@ def _parse(text: str) -> LexborHTMLParser:
     except UnicodeEncodeError:
         # Lone surrogates in a caller's str cannot be handed to the C parser as UTF-8.
         return LexborHTMLParser(text.encode("utf-8", "replace").decode("utf-8"))
-
-
-def nesting_cut(text: str) -> int | None:
-    """Where to cut ``text`` so the HTML tree builder's work stays bounded, or ``None`` (no cut).
-
-    Each block start tag (``<div>``, ``<section>``, ``<ul>``, ...) makes the HTML tree builder look
-    through the stack of open elements for a ``<p>`` to close (HTML Living Standard, "in body" insertion
-    mode, "has a p element in button scope"), so its cost is the current nesting depth, and a page of
-    nested ``<div>`` s costs depth squared: 50,000 of them (250 kB) kept lexbor busy for two minutes.
-    We estimate that work from the tag sequence (close tags lower the depth) and cut the text before the
-    tag that would exceed :data:`MAX_NESTING_WORK`. Real pages stay far below the budget.
-    """
-    tags = text.count("<")
-    if tags * tags // 2 <= MAX_NESTING_WORK:
-        return None  # even if every tag nested, the work would be within budget
-    # ASCII case folding on UTF-8 bytes is several times faster than str.lower() and a case-sensitive
-    # regex; mixed-case tags (<DiV>) are still counted, so the guard cannot be sidestepped that way.
-    folded = text.encode("utf-8", "surrogatepass").lower()
-    marks = _BLOCK_TAG_RE.findall(folded)
-    if len(marks) * len(marks) // 2 <= MAX_NESTING_WORK:
-        return None
-    work = depth = 0
-    for index, closing in enumerate(marks):
-        if closing:
-            depth = max(0, depth - 1)
-            continue
-        work += depth
-        depth += 1
-        if work > MAX_NESTING_WORK:
-            for position, match in enumerate(_BLOCK_TAG_RE.finditer(folded)):
-                if position == index:
-                    return len(folded[: match.start()].decode("utf-8", "surrogatepass"))
-    return None
 
 
 # --- decoding ---------------------------------------------------------------------------------------
@@ -670,9 +627,11 @@ def parse_link_header(value: str) -> list[tuple[str, frozenset[str]]]:
 
 
 __all__ = [
+    "MAX_NESTING_WORK",
     "anchor_text",
     "decode_html",
     "extract_page",
+    "nesting_cut",
     "normalise_space",
     "parse_link_header",
     "rel_tokens",
