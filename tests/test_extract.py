@@ -275,6 +275,26 @@ def test_thousands_of_links_in_milliseconds() -> None:
     assert elapsed < 2.0, f"{elapsed:.3f} s for 5001 links"
 
 
+def test_svg_links_are_extracted_with_their_target() -> None:
+    html = """<p>Partners:</p><svg viewBox="0 0 10 10">
+      <a xlink:href="/svg-xlink"><text>Old style</text></a>
+      <a href="https://partner.example/svg2"><rect width="5" height="5"/><title>New style</title></a>
+      <a href="/both" xlink:href="/ignored">Both</a>
+      <a XLink:Href="/mixed-case">Mixed</a>
+    </svg>"""
+    found = links(html)
+    assert [(link.tag, link.href, link.url, link.anchor) for link in found] == [
+        ("a", "/svg-xlink", "https://site.example/svg-xlink", "Old style"),
+        ("a", "https://partner.example/svg2", "https://partner.example/svg2", "New style"),
+        ("a", "/both", "https://site.example/both", "Both"),  # SVG 2: href wins over xlink:href
+        ("a", "/mixed-case", "https://site.example/mixed-case", "Mixed"),
+    ]
+
+
+def test_xlink_href_outside_svg_is_not_a_link() -> None:
+    assert links('<a xlink:href="/x">not a link in HTML</a>') == []
+
+
 # --- URLs -------------------------------------------------------------------------------------------
 
 
@@ -403,6 +423,42 @@ def test_several_images_join_their_distinct_alts() -> None:
 def test_text_wins_over_alt_and_svg_title_counts_as_text() -> None:
     assert one('<a href=/x><img alt="logo"> Acme</a>').anchor == "Acme"
     assert one("<a href=/x><svg><title>Twitter</title><path d=''/></svg></a>").anchor == "Twitter"
+
+
+def test_anchor_text_has_a_space_where_a_browser_breaks_the_line() -> None:
+    assert one("<a href=/x>Read<br>more</a>").anchor == "Read more"
+    assert one("<a href=/x><div>Partner</div><div>Shop</div></a>").anchor == "Partner Shop"
+    assert one("<a href=/x><h3>Title</h3><p>Teaser text</p>Read on</a>").anchor == "Title Teaser text Read on"
+    assert one("<a href=/x><ul><li>One</li><li>Two</li></ul></a>").anchor == "One Two"
+    assert one("<a href=/x><table><tr><td>Cell</td><td>Next</td></tr></table></a>").anchor == "Cell Next"
+    # Inline elements run together, as on screen.
+    assert one("<a href=/x>Read<b>more</b><span>!</span></a>").anchor == "Readmore!"
+
+
+def test_zero_width_characters_are_not_anchor_text() -> None:
+    assert one("<a href=/x>Zero\u200bwidth\u200c \u200djoin\u2060er\ufeff</a>").anchor == "Zerowidth joiner"
+    # A link whose only text is invisible is an image link.
+    assert one('<a href=/x>\u200b<img alt="Partner logo"></a>').anchor == "Partner logo"
+
+
+def test_alt_texts_are_separated_by_spaces() -> None:
+    html = '<a href=/x><span><img alt="Acme"></span><img alt="Shop"><br><img alt="Berlin"></a>'
+    assert one(html).anchor == "Acme Shop Berlin"
+
+
+def test_svg_title_is_text_of_its_own() -> None:
+    html = '<a href=/x>Follow<svg><title>Twitter</title><path d=""/></svg></a>'
+    assert one(html).anchor == "Follow Twitter"
+
+
+def test_anchor_text_walk_is_bounded_on_nested_svg_links() -> None:
+    # SVG <a>s nest (HTML's do not), so each link holds every later one.
+    html = "<svg>" + '<a href="/x"><text>t</text>' * 20_000 + "</svg>"
+    started = time.process_time()
+    found = links(html)
+    elapsed = time.process_time() - started
+    assert len(found) == 20_000 and found[0].url == "https://site.example/x"
+    assert elapsed < 10, f"{elapsed:.1f} s"
 
 
 def test_area_uses_its_alt() -> None:

@@ -432,7 +432,15 @@ class PlacementClassifier:
                 if len(links) >= LINK_LIST_MIN_LINKS:
                     total = _text_chars(current)
                     self._scan_budget -= total
-                    link_chars = sum(_text_chars(a) for a in links)
+                    link_chars = 0
+                    for a in links:
+                        # SVG links nest, so the links' texts can add up to far more than the
+                        # container's: each one is charged to the budget.
+                        if self._scan_budget <= 0:
+                            return False
+                        chars = _text_chars(a)
+                        self._scan_budget -= chars
+                        link_chars += chars
                     verdict = total > 0 and link_chars >= LINK_LIST_DENSITY * total
                     self._link_lists[key] = verdict
                     return verdict
