@@ -790,3 +790,82 @@ def test_link_lists_inside_an_article_stay_main() -> None:
 def test_two_links_in_a_sentence_are_not_a_list() -> None:
     html = "<div><a href=/a>Alpha</a> <a href=/b>Beta</a></div>"
     assert set(placements(html).values()) == {Placement.MAIN}
+
+
+# Kinds of placement misses measured against human labels (docs/extraction.md, "Placement"): each page
+# below is small but has the shape of the real ones.
+_MENU = (
+    "<header><nav><ul>"
+    + "".join(
+        f"<li><a href=/section/{i}>Section heading number {i} with a long name</a></li>" for i in range(40)
+    )
+    + "</ul></nav></header>"
+)
+_FOOTER = (
+    "<footer>"
+    + "".join(f"<a href=/legal/{i}>Legal and corporate link {i}</a> " for i in range(30))
+    + "</footer>"
+)
+_PROSE = "<p>" + "The article explains how partnerships between small shops work in practice. " * 12 + "</p>"
+
+
+@pytest.mark.parametrize(
+    "wrapper", ["content-with-sidebar", "l-rail", "page modal-enabled", "pagination-wrap"]
+)
+def test_article_wrapper_named_after_a_region_is_the_article(wrapper: str) -> None:
+    # The article holds most of the page's prose but not half of its text: the menu and the footer
+    # are long. Its wrapper's region word names the layout.
+    html = f"""{_MENU}<div class="{wrapper}"><div class="story">{_PROSE}
+      <p>See <a href=/in-article>our partner</a> for details.</p>{_PROSE}</div>
+      <div class="pagination"><a href=/page/2>2</a> <a href=/page/3>3</a> <a href=/page/4>Next</a></div>
+      </div>
+      <aside class="sidebar"><p>About the author: writes about shops.</p><a href=/about>About</a></aside>
+      {_FOOTER}"""
+    found = placements(html)
+    assert found["/in-article"] is Placement.MAIN
+    assert found["/page/2"] is Placement.NAV  # the inner pagination is still pagination
+    assert found["/about"] is Placement.ASIDE  # a sidebar with a little prose is still a sidebar
+    assert found["/section/0"] is Placement.NAV
+    assert found["/legal/0"] is Placement.FOOTER
+
+
+@pytest.mark.parametrize(
+    "embed",
+    [
+        '<aside><blockquote class="twitter-tweet"><p>Great shop! <a href="https://t.co/pic">pic</a></p>'
+        '&mdash; Ann (@ann) <a href="https://twitter.com/ann/status/1">May 1</a></blockquote></aside>',
+        '<div class="social-embed"><blockquote class="instagram-media">'
+        '<a href="https://www.instagram.com/p/abc/">A post shared by Ann</a></blockquote></div>',
+        '<aside class="embed-block"><iframe src="https://platform.twitter.com/embed/Tweet.html?id=1"></iframe>'
+        '<a href="https://twitter.com/ann/status/1">View on X</a></aside>',
+    ],
+    ids=["tweet-in-aside", "instagram-social-embed", "tweet-iframe"],
+)
+def test_embedded_posts_inside_an_article_are_main(embed: str) -> None:
+    html = f"""<article>{_PROSE}{embed}{_PROSE}
+      <aside class="related"><a href=/related>Related story</a></aside>
+      <div class="social-share"><a href=/share>Share</a></div></article>"""
+    found = {link.href: link.placement for link in links(html)}
+    embedded = {href: placement for href, placement in found.items() if "twitter" in href or "insta" in href}
+    assert embedded and set(embedded.values()) == {Placement.MAIN}
+    assert found["/related"] is Placement.ASIDE  # an aside without an embedded post stays aside
+    assert found["/share"] is Placement.ASIDE
+
+
+def test_embedded_post_outside_an_article_stays_in_its_region() -> None:
+    html = f"""<main>{_PROSE}</main><aside class="sidebar"><blockquote class="twitter-tweet">
+      <a href="https://twitter.com/shop/status/2">Our latest tweet</a></blockquote></aside>"""
+    assert placements(html)["https://twitter.com/shop/status/2"] is Placement.ASIDE
+
+
+@pytest.mark.parametrize("article_class", ["post", "entry-content", "article-body"])
+def test_unmarked_link_list_inside_an_article_body_is_main(article_class: str) -> None:
+    resources = (
+        "<ul>" + "".join(f"<li><a href=/tool/{i}>Useful tool {i}</a></li>" for i in range(6)) + "</ul>"
+    )
+    html = f"""{_MENU}<div class="{article_class}"><h1>Ten tools</h1>{_PROSE}{resources}{_PROSE}</div>
+      <div class="box"><ul><li><a href=/m1>Menu one</a></li><li><a href=/m2>Menu two</a></li>
+      <li><a href=/m3>Menu three</a></li></ul></div>"""
+    found = placements(html)
+    assert {found[f"/tool/{i}"] for i in range(6)} == {Placement.MAIN}
+    assert {found["/m1"], found["/m2"], found["/m3"]} == {Placement.NAV}  # a list on its own is a menu
