@@ -4,7 +4,7 @@ lexbor builds the tree the way the HTML Living Standard says ("tree construction
 standard's steps walk the *stack of open elements* or the *list of active formatting elements*. On a
 real page both stay short (a few dozen entries), so parsing is linear; a page that opens thousands of
 elements and never closes them makes every such step a long walk, and the parse quadratic. Measured on
-the 2-core development machine (``python /tmp/...`` is not kept; the command is in docs/extraction.md):
+the 2-core development machine (``python bench/parser_work.py``; docs/extraction.md, "Parser work"):
 
 - 14,142 nested ``<div>`` (71 kB) take 0.26 s, 40,000 take 1.6 s (each block start tag looks for a
   ``<p>`` to close: "has a p element in button scope");
@@ -52,11 +52,12 @@ RECONSTRUCT_WEIGHT = 400
 
 # Tags are read from ASCII-lower-cased UTF-8 bytes. An attribute value in quotes may hold "<" and ">"
 # (the tokenizer's "attribute value (double-quoted) state"), so quoted values are consumed whole; every
-# repetition consumes at least one byte and the match never fails, so the scan is linear.
+# repetition consumes at least one byte, quantifiers are possessive and the match never fails, so the
+# scan is linear.
 _TOKEN_RE = re.compile(
-    rb"<(?:(!--)|[!?]|(/?)([a-z][^\t\n\f\r />]*)"
-    rb"((?:[\t\n\f\r /]+|[^\t\n\f\r />][^\t\n\f\r />=]*"
-    rb"""(?:[\t\n\f\r ]*=[\t\n\f\r ]*(?:"[^"]*"|'[^']*'|[^\t\n\f\r >]*))?)*)>?)"""
+    rb"<(?:(!--)|[!?]|(/?)([a-z][^\t\n\f\r />]*+)"
+    rb"((?:[\t\n\f\r /]++|[^\t\n\f\r />][^\t\n\f\r />=]*+"
+    rb"""(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:"[^"]*+"|'[^']*+'|[^\t\n\f\r >]*+))?+)*+)>?)"""
 )
 
 # HTML Living Standard, "in body" insertion mode: start tags that first close an open <p> ("has a p
