@@ -35,8 +35,8 @@ import re
 
 # Work budget in stack-walk steps: 60 million, at most about 0.2 s of lexbor time on the 2-core
 # development machine for every hostile page measured (docs/extraction.md, "Parser work"). The most
-# demanding of the 78 corpus pages needs 0.2% of it; a 108 kB page with 4,000 unclosed <div>s around
-# its content about 20%.
+# demanding of the 78 corpus pages needs 0.17% of it (mozilla-1, 104,107 steps); a 126 kB page with
+# 4,000 unclosed <div>s around its content 13%.
 MAX_NESTING_WORK = 60_000_000
 
 # Relative costs, measured against one stack-walk step (docs/extraction.md, "Parser work"):

@@ -13,8 +13,10 @@ specific one. Signals, strongest first:
 3. Whole words in ``id`` and ``class`` (``site-header``, ``mw-navigation``, ``widget_recent_entries``,
    ``comment-list``, ``share-buttons``; camelCase is split). Words are weak: they only mark a region
    inside main content, never replace a region an ancestor declared, and are ignored on an element
-   that holds more than :data:`WRAPPER_TEXT_SHARE` of the page's text (then the word names the layout,
-   as in ``contentWithSidebar``; comment words excepted, as threads often outweigh the article),
+   that holds the page's main text: more than :data:`WRAPPER_TEXT_SHARE` of the page's text, or, with
+   little link text, more than :data:`ARTICLE_PROSE_SHARE` of its prose (then the word names the
+   layout, as in ``contentWithSidebar``, ``l-rail``, ``modal-enabled``; comment words excepted, as
+   threads often outweigh the article),
    on ``<html>``/``<body>`` (CMSs put page-type words there: ``has-sidebar``), on the link element
    itself (``comments-count`` describes the link, not where it sits) and in long ids, which are
    heading slugs (``sharing-with-a-single-developer``).
@@ -22,7 +24,11 @@ specific one. Signals, strongest first:
    all link text (:data:`LINK_LIST_DENSITY`) sits in a menu, a list of related stories or a tag
    cloud, not in prose: ``nav``. Not applied inside ``<main>``, ``<article>``, ``role=main``/
    ``article`` or ``itemprop=articleBody``: there the author has said this is the content, and a list
-   of resources in an article is exactly the kind of link a partnership is about.
+   of resources in an article is exactly the kind of link a partnership is about. Nor in an element
+   named as an article body (``entry-content``) that holds prose, nor for a list whose parent holds
+   twice the list's text as prose (an unmarked list between an article's paragraphs).
+5. Embedded posts: inside authored content, an aside (element, role or word) holding the markup of a
+   platform's embed code (a tweet, an Instagram post, ...) is quoted content, ``main``.
 
 Precedence, and why:
 
