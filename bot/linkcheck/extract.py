@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from bot.linkcheck.nesting import MAX_NESTING_WORK, nesting_cut
 from bot.linkcheck.placement import PlacementClassifier
 from bot.models import ExtractedLink, ExtractedPage, PageFacts
 from bot.urls import resolve_url
@@ -69,18 +70,8 @@ _WHATWG_SUPERSETS: dict[str, str] = {
     **dict.fromkeys(("utf-7", "unicode-1-1-utf-7"), DEFAULT_ENCODING),
 }
 
-# Work budget for the tree builder's nesting checks (sum over block start tags of the nesting depth,
-# see nesting_cut): about 35 ms of lexbor time on a slow core. The most demanding of the 78 corpus pages
-# needs 21,776 (0.4% of it), so real pages never come near.
-MAX_NESTING_WORK = 5_000_000
-# ExtractedPage.incomplete_reason when the text was cut to stay within MAX_NESTING_WORK.
+# ExtractedPage.incomplete_reason when the text was cut to keep the parser's work bounded (nesting.py).
 NESTING_TOO_DEEP = "nesting_too_deep"
-# Start tags that close an open <p> (HTML Living Standard, "in body" insertion mode) and nest.
-_BLOCK_TAG_RE = re.compile(
-    rb"<(/?)(?:a(?:ddress|rticle|side)|blockquote|center|d(?:etails|ialog|ir|iv|l)"
-    rb"|f(?:ieldset|igcaption|igure|ooter|orm)|h(?:eader|group)|m(?:ain|enu)|nav|ol"
-    rb"|s(?:earch|ection|ummary)|ul)(?=[\s/>])"
-)
 
 _META_TAG_RE = re.compile(rb"<meta\b[^>]*>", re.IGNORECASE)
 _META_CHARSET_RE = re.compile(rb"""charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.IGNORECASE)
@@ -91,6 +82,8 @@ _META_CHARSET_ATTR_RE = re.compile(rb"""[\s"'/]charset\s*=""", re.IGNORECASE)
 _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
 
 _REL_SPLIT_RE = re.compile(r"[\s,]+")
+# SVG 1.1's link attribute, as lexbor names it on elements inside <svg>.
+XLINK_HREF = "xlink:href"
 
 # Google honours these two meta names and X-Robots-Tag scopes for Google Search (Google Search Central,
 # "Robots meta tag, data-nosnippet, and X-Robots-Tag specifications").
@@ -138,9 +131,11 @@ def extract_page(
     tree.strip_tags(["script", "style"])
     classifier = PlacementClassifier(tree.body)
     links: list[ExtractedLink] = []
-    for position, node in enumerate(tree.css("a[href], area[href]")):
+    link_nodes = tree.css("a[href], area[href]")
+    budget = _TextBudget(ANCHOR_NODES_PER_LINK * len(link_nodes) + ANCHOR_NODES_FLOOR)
+    for position, node in enumerate(link_nodes):
         attrs = node.attributes
-        href = attrs.get("href") or ""
+        href = link_href(attrs)
         rel = rel_tokens(attrs.get("rel"))
         if page_nofollow:
             rel = rel | {"nofollow"}
@@ -149,7 +144,7 @@ def extract_page(
             ExtractedLink(
                 href=href,
                 url=resolver.resolve(href),
-                anchor=anchor_text(node, attrs),
+                anchor=anchor_text(node, attrs, budget=budget),
                 rel=rel,
                 placement=classifier.classify(node),
                 tag=tag,
@@ -177,39 +172,6 @@ def _parse(text: str) -> tuple[LexborHTMLParser, bool]:
     except UnicodeEncodeError:
         # Lone surrogates in a caller's str cannot be handed to the C parser as UTF-8.
         return LexborHTMLParser(text.encode("utf-8", "replace").decode("utf-8")), cut is not None
-
-
-def nesting_cut(text: str) -> int | None:
-    """Where to cut ``text`` so the HTML tree builder's work stays bounded, or ``None`` (no cut).
-
-    Each block start tag (``<div>``, ``<section>``, ``<ul>``, ...) makes the HTML tree builder look
-    through the stack of open elements for a ``<p>`` to close (HTML Living Standard, "in body" insertion
-    mode, "has a p element in button scope"), so its cost is the current nesting depth, and a page of
-    nested ``<div>`` s costs depth squared: 50,000 of them (250 kB) kept lexbor busy for two minutes.
-    We estimate that work from the tag sequence (close tags lower the depth) and cut the text before the
-    tag that would exceed :data:`MAX_NESTING_WORK`. Real pages stay far below the budget.
-    """
-    tags = text.count("<")
-    if tags * tags // 2 <= MAX_NESTING_WORK:
-        return None  # even if every tag nested, the work would be within budget
-    # ASCII case folding on UTF-8 bytes is several times faster than str.lower() and a case-sensitive
-    # regex; mixed-case tags (<DiV>) are still counted, so the guard cannot be sidestepped that way.
-    folded = text.encode("utf-8", "surrogatepass").lower()
-    marks = _BLOCK_TAG_RE.findall(folded)
-    if len(marks) * len(marks) // 2 <= MAX_NESTING_WORK:
-        return None
-    work = depth = 0
-    for index, closing in enumerate(marks):
-        if closing:
-            depth = max(0, depth - 1)
-            continue
-        work += depth
-        depth += 1
-        if work > MAX_NESTING_WORK:
-            for position, match in enumerate(_BLOCK_TAG_RE.finditer(folded)):
-                if position == index:
-                    return len(folded[: match.start()].decode("utf-8", "surrogatepass"))
-    return None
 
 
 # --- decoding ---------------------------------------------------------------------------------------
@@ -342,28 +304,132 @@ def _effective_base(tree: LexborHTMLParser, page_url: str) -> str:
 # --- anchor text and rel ----------------------------------------------------------------------------
 
 
+def link_href(attrs: Mapping[str, str | None]) -> str:
+    """The raw target of a link element's attributes: ``href``, else SVG's ``xlink:href``.
+
+    SVG 2 ("Links: the 'a' element") says ``href`` wins when both are present; browsers still follow
+    SVG 1.1's ``xlink:href``, which lexbor exposes under that name for elements inside ``<svg>``.
+    """
+    href = attrs.get("href")
+    if href is None and "href" not in attrs:
+        href = attrs.get(XLINK_HREF)
+    return href or ""
+
+
+# Zero-width characters (ZWSP, ZWNJ, ZWJ, WORD JOINER, ZWNBSP/BOM): invisible, so not anchor text.
+_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
+
+
 def normalise_space(text: str) -> str:
-    """Collapse runs of whitespace (incl. no-break space) to one space and trim."""
-    return " ".join(text.split())
+    """Drop zero-width characters, collapse runs of whitespace (incl. no-break space) to one space and
+    trim."""
+    return " ".join(text.translate(_ZERO_WIDTH).split())
 
 
-def anchor_text(node: LexborNode, attrs: Mapping[str, str | None] | None = None) -> str:
+# Elements that browsers lay out on a line of their own (display: block, list-item, table parts and
+# cells in the HTML standard's "Rendering" section), and <br>: innerText puts a line break (a cell: a
+# tab) where they start and end, which becomes a space in an anchor. SVG's <title> is a tooltip of its
+# own, not a run-in of the link text.
+_BREAK_TAGS_LIST = (
+    "address article aside blockquote br caption center dd details dialog dir div dl dt fieldset "
+    "figcaption figure footer form h1 h2 h3 h4 h5 h6 header hgroup hr legend li listing main menu "
+    "nav ol optgroup option p pre search section summary table tbody td tfoot th thead title tr ul xmp"
+)
+_BREAK_TAGS = frozenset(_BREAK_TAGS_LIST.split())
+# Per page, nodes the anchor-text walk may visit: links hold a handful of nodes, so this is never
+# reached on real pages; a hostile page (thousands of SVG <a>s nested in each other, so each link
+# holds all later ones) falls back to lexbor's text content, which is a C loop.
+ANCHOR_NODES_PER_LINK = 16
+ANCHOR_NODES_FLOOR = 100_000
+
+
+class _TextBudget:
+    __slots__ = ("nodes",)
+
+    def __init__(self, nodes: int) -> None:
+        self.nodes = nodes
+
+
+def _inner_text(node: LexborNode, budget: _TextBudget, alts: list[str]) -> str | None:
+    """The link's text with a space where a browser breaks the line (see _BREAK_TAGS), roughly the
+    HTML standard's ``innerText``; the alt texts of its images are appended to ``alts``. ``None`` when
+    the page's walk budget is spent."""
+    first = node.child
+    if first is None:
+        return ""
+    if first.is_text_node and first.next is None:
+        return first.text_content or ""  # the common case: one text node
+    parts: list[str] = []
+    open_elements: list[LexborNode] = []
+    current: LexborNode | None = first
+    while True:
+        while current is None:
+            if not open_elements:
+                return "".join(parts)
+            parent = open_elements.pop()
+            if parent.tag in _BREAK_TAGS:
+                parts.append(" ")
+            current = parent.next
+        budget.nodes -= 1
+        if budget.nodes < 0:
+            return None
+        if current.is_text_node:
+            parts.append(current.text_content or "")
+        elif current.is_element_node:
+            tag = current.tag
+            if tag in _BREAK_TAGS:
+                parts.append(" ")
+            elif tag == "img":
+                alts.append(current.attributes.get("alt") or "")
+            child = current.child
+            if child is not None:
+                open_elements.append(current)
+                current = child
+                continue
+            if tag in _BREAK_TAGS:
+                parts.append(" ")
+        current = current.next
+
+
+def _own_text(node: LexborNode) -> str:
+    """The text nodes directly inside ``node``: the fallback once the walk budget is spent. Every node
+    is some element's child only once, so this stays linear over a page even when links nest."""
+    parts: list[str] = []
+    child = node.child
+    while child is not None:
+        if child.is_text_node:
+            parts.append(child.text_content or "")
+        child = child.next
+    return " ".join(parts)
+
+
+def anchor_text(
+    node: LexborNode,
+    attrs: Mapping[str, str | None] | None = None,
+    *,
+    budget: _TextBudget | None = None,
+) -> str:
     """The anchor text of a link element.
 
-    ``<a>``: its whitespace-normalised text content (``textContent``: ``<svg><title>`` counts); when
-    that is empty (an image link), the distinct alt texts of its images joined by a space; then
-    ``aria-label``; then ``title``; else ``""``. Visible text comes first because it is what readers
-    and search engines take as the anchor (Google Search Central, "Link best practices": anchor text,
-    and alt text for image links). ``<area>``: its ``alt``, then ``aria-label``, then ``title``.
+    ``<a>``: its text as a browser shows it, whitespace-normalised: a space at ``<br>`` and around
+    block elements, list items and table cells (``Read<br>more`` is "Read more", as the HTML
+    standard's ``innerText`` breaks the line there), inline elements run together (``Read<b>more</b>``
+    is "Readmore"), zero-width characters (U+200B, U+200C, U+200D, U+2060, U+FEFF) dropped,
+    ``<svg><title>`` counted as text of its own. When that is empty (an image link), the distinct alt
+    texts of its images, each separated by a space; then ``aria-label``; then ``title``; else ``""``.
+    Visible text comes first because it is what readers and search engines take as the anchor (Google
+    Search Central, "Link best practices": anchor text, and alt text for image links). ``<area>``: its
+    ``alt``, then ``aria-label``, then ``title``. ``budget`` bounds the walk over one page's links.
     """
     attrs = node.attributes if attrs is None else attrs
     if node.tag != "area":
-        text = normalise_space(node.text(deep=True))
+        alts: list[str] = []
+        inner = _inner_text(node, budget if budget is not None else _TextBudget(ANCHOR_NODES_FLOOR), alts)
+        text = normalise_space(inner if inner is not None else _own_text(node))
         if text:
             return text
         # A lazy-loading image is often repeated in <noscript>: count each alt text once.
-        alts = dict.fromkeys(normalise_space(img.attributes.get("alt") or "") for img in node.css("img"))
-        text = " ".join(alt for alt in alts if alt)
+        text = " ".join(alt for alt in dict.fromkeys(map(normalise_space, alts)) if alt)
         if text:
             return text
     for name in ("alt", "aria-label", "title"):
@@ -494,9 +560,12 @@ def parse_link_header(value: str) -> list[tuple[str, frozenset[str]]]:
 
 
 __all__ = [
+    "MAX_NESTING_WORK",
     "anchor_text",
     "decode_html",
     "extract_page",
+    "link_href",
+    "nesting_cut",
     "normalise_space",
     "parse_link_header",
     "rel_tokens",

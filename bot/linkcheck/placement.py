@@ -13,8 +13,10 @@ specific one. Signals, strongest first:
 3. Whole words in ``id`` and ``class`` (``site-header``, ``mw-navigation``, ``widget_recent_entries``,
    ``comment-list``, ``share-buttons``; camelCase is split). Words are weak: they only mark a region
    inside main content, never replace a region an ancestor declared, and are ignored on an element
-   that holds more than :data:`WRAPPER_TEXT_SHARE` of the page's text (then the word names the layout,
-   as in ``contentWithSidebar``; comment words excepted, as threads often outweigh the article),
+   that holds the page's main text: more than :data:`WRAPPER_TEXT_SHARE` of the page's text, or, with
+   little link text, more than :data:`ARTICLE_PROSE_SHARE` of its prose (then the word names the
+   layout, as in ``contentWithSidebar``, ``l-rail``, ``modal-enabled``; comment words excepted, as
+   threads often outweigh the article),
    on ``<html>``/``<body>`` (CMSs put page-type words there: ``has-sidebar``), on the link element
    itself (``comments-count`` describes the link, not where it sits) and in long ids, which are
    heading slugs (``sharing-with-a-single-developer``).
@@ -22,7 +24,11 @@ specific one. Signals, strongest first:
    all link text (:data:`LINK_LIST_DENSITY`) sits in a menu, a list of related stories or a tag
    cloud, not in prose: ``nav``. Not applied inside ``<main>``, ``<article>``, ``role=main``/
    ``article`` or ``itemprop=articleBody``: there the author has said this is the content, and a list
-   of resources in an article is exactly the kind of link a partnership is about.
+   of resources in an article is exactly the kind of link a partnership is about. Nor in an element
+   named as an article body (``entry-content``) that holds prose, nor for a list whose parent holds
+   twice the list's text as prose (an unmarked list between an article's paragraphs).
+5. Embedded posts: inside authored content, an aside (element, role or word) holding the markup of a
+   platform's embed code (a tweet, an Instagram post, ...) is quoted content, ``main``.
 
 Precedence, and why:
 
@@ -59,6 +65,19 @@ from bot.models import Placement
 # not a region: real sidebars, menus and footers hold a minority of a page's text. On the corpus the
 # check lifts recall of main from 0.929 to 0.977 at no cost in precision (docs/extraction.md).
 WRAPPER_TEXT_SHARE = 0.5
+
+# ... or, with little link text (at most ARTICLE_LINK_DENSITY of its text in links), holds more than
+# this share of the page's prose (text outside links): the article body wrapped in "rail",
+# "content-with-sidebar", "modal-enabled" or "pagination" is still the article, whatever the page's
+# menus, footer and comment thread weigh.
+ARTICLE_PROSE_SHARE = 0.5
+ARTICLE_LINK_DENSITY = 0.5
+
+# A link list sitting in prose is part of that prose (a list of resources in an article body): when
+# an ancestor within LINK_LIST_CONTEXT_LEVELS of the list holds at least LINK_LIST_PROSE_FACTOR times
+# the list's own text as prose (text outside links), the list is content, not a menu.
+LINK_LIST_CONTEXT_LEVELS = 1
+LINK_LIST_PROSE_FACTOR = 2.0
 
 # A link list is the nearest ancestor holding at least this many links (fewer is a sentence with two
 # links, not a list) ...
@@ -191,6 +210,21 @@ _WORD_SIGNALS: dict[str, Signal] = {
     **dict.fromkeys(("share", "sharing", "social", "sharedaddy", "toolbar"), Signal.SHARE),
 }
 
+# Words of embedded posts (tweets, Instagram and TikTok posts, oEmbed blocks): inside an article they
+# are quoted content, even when wrapped in an aside or named "social".
+_EMBED_WORDS = frozenset(("embed", "embeds", "embedded", "oembed"))
+# The markup the platforms' embed codes produce (a blockquote their script turns into an iframe).
+_EMBED_SELECTOR = (
+    "blockquote.twitter-tweet, blockquote.instagram-media, blockquote.tiktok-embed, "
+    "blockquote.reddit-card, blockquote.bluesky-embed, blockquote.threads-post, .twitter-tweet, "
+    ".fb-post, .fb-video, iframe[src*='platform.twitter.com/embed'], iframe[src*='instagram.com/p/'], "
+    "iframe[src*='facebook.com/plugins/post'], iframe[src*='tiktok.com/embed']"
+)
+# Words that name an article's body: one of _BODY_OWNER_WORDS with one of _BODY_WORDS in the same
+# token ("entry-content", "post-body", "article__text", "storyContent").
+_BODY_OWNER_WORDS = frozenset(("article", "entry", "post", "story"))
+_BODY_WORDS = frozenset(("body", "content", "text"))
+
 # Words that say "this is the article itself"; a header word next to one of them in the same token
 # ("entry-header", "post-header") names the article's header, not the site's.
 _ARTICLE_WORDS = frozenset(("article", "entry", "post", "story", "content"))
@@ -240,6 +274,8 @@ def _token_signal(token: str) -> tuple[Signal | None, bool]:
     if not _ANY_WORD_RE.search(token):
         return None, False  # most tokens name no region; skip splitting them into words
     words = {w.lower() for w in _WORD_RE.findall(token)}
+    if not words.isdisjoint(_EMBED_WORDS):
+        return None, False  # "social-embed", "embed-twitter": an embedded post, not a share bar
     best: Signal | None = None
     for word in words:
         signal = _WORD_SIGNALS.get(word)
@@ -261,6 +297,17 @@ def word_signal(value: str) -> tuple[Signal | None, bool]:
         if signal is not None and (best[0] is None or _WORD_PRIORITY[signal] < _WORD_PRIORITY[best[0]]):
             best = (signal, of_article)
     return best
+
+
+@lru_cache(maxsize=4096)
+def names_article_body(value: str) -> bool:
+    """Whether an ``id`` or ``class`` value names an article's body (``entry-content``,
+    ``article-body``, ``post__text``, ``storyContent``)."""
+    for token in value.split():
+        words = {w.lower() for w in _WORD_RE.findall(token)}
+        if not words.isdisjoint(_BODY_OWNER_WORDS) and not words.isdisjoint(_BODY_WORDS):
+            return True
+    return False
 
 
 def _is_slug(id_value: str) -> bool:
@@ -302,6 +349,9 @@ class PlacementClassifier:
         self._page_chars: int | None = None
         self._scan_budget = 0  # set with _page_chars
         self._wrappers: dict[int, bool] = {}
+        self._embeds: dict[int, bool] = {}
+        self._prose: dict[int, int] = {}  # element -> its prose chars (0 when link-dense)
+        self._page_prose: int | None = None
         self._few_links: set[int] = set()  # elements known to hold < LINK_LIST_MIN_LINKS links
         self._link_lists: dict[int, bool] = {}
 
@@ -361,15 +411,29 @@ class PlacementClassifier:
                 return _State(Placement.NAV, parent.sectioned, parent.authored)
             return parent
         elif strong is not None:  # FOOTER, ASIDE
-            return _State(_REGION_PLACEMENT[strong], parent.sectioned, parent.authored) if in_main else parent
+            if not in_main:
+                return parent
+            if strong is Signal.ASIDE and parent.authored and self._holds_embed(node):
+                return parent  # an embedded post quoted in the article
+            return _State(_REGION_PLACEMENT[strong], parent.sectioned, parent.authored)
 
         if not in_main or tag in _PAGE_TAGS:
             return parent
+        if (
+            not parent.authored
+            and any(names_article_body(attrs.get(name) or "") for name in ("class", "id"))
+            and self._prose_chars(node) > 0
+        ):
+            # "entry-content", "article-body" holding prose: the author's content, as <article> is
+            # (a link-dense box named so is a widget of teasers).
+            parent = _State(parent.placement, parent.sectioned, authored=True)
         signal, of_article = self._words(attrs)
         if signal is None or (signal is Signal.HEADER and (outer_sectioned or of_article)):
             return parent
         # Comment threads often hold more text than the article, so only other words get the check.
         if signal is not Signal.COMMENTS and self._is_wrapper(node):
+            return parent
+        if signal in (Signal.ASIDE, Signal.SHARE) and parent.authored and self._holds_embed(node):
             return parent
         return _State(_REGION_PLACEMENT[signal], parent.sectioned, parent.authored)
 
@@ -394,7 +458,31 @@ class PlacementClassifier:
             self._scan_budget = SCAN_BUDGET_FACTOR * self._page_chars + SCAN_BUDGET_FLOOR
         return self._page_chars
 
+    def _page_prose_chars(self) -> int:
+        """Non-whitespace characters of the page's text outside links (computed on first use)."""
+        if self._page_prose is None:
+            page_chars = self._page_text_chars()
+            self._page_prose = max(0, page_chars - self._link_chars(self._body)) if self._body else 0
+        return self._page_prose
+
+    def _link_chars(self, node: LexborNode) -> int:
+        """Text characters inside the links of ``node``, charged to the scan budget (SVG links nest, so
+        the sum can exceed the node's text; it stops once the budget is spent)."""
+        links = node.css(LINK_SELECTOR)
+        self._scan_budget -= len(links)
+        total = 0
+        for link in links:
+            if self._scan_budget <= 0:
+                break
+            chars = _text_chars(link)
+            self._scan_budget -= chars
+            total += chars
+        return total
+
     def _is_wrapper(self, node: LexborNode) -> bool:
+        """Whether an element named after a region holds the page's main text: more than
+        WRAPPER_TEXT_SHARE of all its text, or (with little link text) more than ARTICLE_PROSE_SHARE of
+        its prose."""
         key = node.mem_id
         cached = self._wrappers.get(key)
         if cached is None:
@@ -404,7 +492,27 @@ class PlacementClassifier:
             chars = _text_chars(node)
             self._scan_budget -= chars
             cached = chars > WRAPPER_TEXT_SHARE * page_chars
+            if not cached and chars:
+                page_prose = self._page_prose_chars()
+                link_chars = self._link_chars(node)
+                cached = (
+                    link_chars <= ARTICLE_LINK_DENSITY * chars
+                    and chars - link_chars > ARTICLE_PROSE_SHARE * page_prose
+                )
             self._wrappers[key] = cached
+        return cached
+
+    def _holds_embed(self, node: LexborNode) -> bool:
+        """Whether an element holds an embedded post (the markup of Twitter/X, Instagram, TikTok,
+        Facebook, Reddit, Bluesky or Threads embed codes). Counted with the wrapper checks, as it scans
+        the subtree."""
+        key = node.mem_id
+        cached = self._embeds.get(key)
+        if cached is None:
+            if len(self._wrappers) + len(self._embeds) >= MAX_WRAPPER_CHECKS:
+                return False
+            cached = node.css_first(_EMBED_SELECTOR) is not None
+            self._embeds[key] = cached
         return cached
 
     # --- link lists ----------------------------------------------------------------------------------
@@ -432,10 +540,52 @@ class PlacementClassifier:
                 if len(links) >= LINK_LIST_MIN_LINKS:
                     total = _text_chars(current)
                     self._scan_budget -= total
-                    link_chars = sum(_text_chars(a) for a in links)
-                    verdict = total > 0 and link_chars >= LINK_LIST_DENSITY * total
+                    link_chars = 0
+                    for a in links:
+                        # SVG links nest, so the links' texts can add up to far more than the
+                        # container's: each one is charged to the budget.
+                        if self._scan_budget <= 0:
+                            return False
+                        chars = _text_chars(a)
+                        self._scan_budget -= chars
+                        link_chars += chars
+                    verdict = (
+                        total > 0
+                        and link_chars >= LINK_LIST_DENSITY * total
+                        and not self._in_prose(current, total)
+                    )
                     self._link_lists[key] = verdict
                     return verdict
                 self._few_links.add(key)
             current = current.parent
         return False
+
+    def _in_prose(self, container: LexborNode, list_chars: int) -> bool:
+        """Whether a link list sits in prose: an ancestor within LINK_LIST_CONTEXT_LEVELS holds, outside
+        links, at least LINK_LIST_PROSE_FACTOR times the list's text, with at most
+        ARTICLE_LINK_DENSITY of its own text in links (an article body around a list of resources,
+        not a menu bar or a sidebar of headlines)."""
+        current = container.parent
+        for _ in range(LINK_LIST_CONTEXT_LEVELS):
+            if current is None or not current.is_element_node or current.tag in _PAGE_TAGS:
+                return False
+            if self._prose_chars(current) >= LINK_LIST_PROSE_FACTOR * list_chars:
+                return True
+            current = current.parent
+        return False
+
+    def _prose_chars(self, node: LexborNode) -> int:
+        """An element's text outside links, or 0 when more than ARTICLE_LINK_DENSITY of its text is in
+        links (or the scan budget is spent)."""
+        key = node.mem_id
+        prose = self._prose.get(key)
+        if prose is None:
+            self._page_text_chars()
+            if self._scan_budget <= 0:
+                return 0
+            chars = _text_chars(node)
+            self._scan_budget -= chars
+            link_chars = self._link_chars(node)
+            prose = chars - link_chars if link_chars <= ARTICLE_LINK_DENSITY * chars else 0
+            self._prose[key] = prose
+        return prose
