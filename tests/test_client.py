@@ -739,14 +739,14 @@ async def test_paused_host_waits_on_the_injected_clock(site: LocalSite) -> None:
     site.html("/", "ok")
     clock = FakeClock()
     async with HttpClient(settings(), clock=clock, sleep=clock.sleep) as c:
-        c.pause_host(site.url("/"), 12.5)
-        assert c.paused_for("127.0.0.1") == 12.5
-        c.pause_host("127.0.0.1", 3)  # a shorter pause never shortens the one in force
+        c.pause_origin(site.url("/"), 12.5)
+        assert c.paused_for(site.url("/any/path")) == 12.5
+        c.pause_origin(site.url("/"), 3)  # a shorter pause never shortens the one in force
         result = await c.request("GET", site.url("/"))
         other = await c.request("GET", site.url("/"))
     assert result.status == 200 and other.status == 200
     assert clock.sleeps == [12.5]
-    assert c.paused_for("127.0.0.1") == 0.0
+    assert c.paused_for(site.url("/")) == 0.0
 
 
 def test_host_key() -> None:
