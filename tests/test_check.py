@@ -16,7 +16,16 @@ from bot.models import FetchError, FetchErrorKind, FetchResult, Hop, LinkCheck, 
 from bot.net.client import HttpClient
 from bot.net.resolver import StaticResolver
 from tests.support.site import LocalSite
-from tests.test_client import ONLY_127_0_0_1, FakeClock, FlakyDns, RecordingServer, free_port, settings
+from tests.test_client import (
+    ONLY_127_0_0_1,
+    FakeClock,
+    FlakyDns,
+    ManualClock,
+    RecordingServer,
+    free_port,
+    settings,
+    settle,
+)
 
 LIMITS = Limits(retries=2, retry_backoff_s=0.5, max_retry_after_s=30.0)
 
@@ -257,12 +266,6 @@ class GatedClock(FakeClock):
         await self.gate.wait()
 
 
-async def settle() -> None:
-    """Let every task that can run without I/O run until it blocks."""
-    for _ in range(20):
-        await asyncio.sleep(0)
-
-
 async def test_429_retry_after_pauses_the_origin_for_every_check(site: LocalSite) -> None:
     answered = 0
 
@@ -331,7 +334,51 @@ async def test_429_asking_for_longer_than_the_cap_is_not_retried(site: LocalSite
     site.status("/later", 429, headers={"Retry-After": "3600"})
     check = await harness.checker.check(site.url("/later"))
     assert (check.verdict, check.reason, check.attempts) == (Verdict.UNKNOWN, "rate_limited", 1)
-    assert harness.client.paused_for(site.url("/")) == 30.0  # the host is still paused, for the cap
+    assert harness.client.paused_for(site.url("/")) == 30.0  # the origin is still paused, for the cap
+
+
+async def test_links_queued_behind_a_429_send_nothing_into_the_pause(site: LocalSite) -> None:
+    """Every link on the origin keeps answering 429: each is tried once plus its one retry, none is sent
+    while the origin is paused, the waiting ones share one timer per pause, and all end ``unknown``."""
+    paused_when_hit: list[float] = []
+    clock = ManualClock()
+
+    async def busy(request: web.Request) -> web.StreamResponse:
+        paused_when_hit.append(client.paused_for(site.url("/")))
+        return web.Response(status=429, headers={"Retry-After": "2"})
+
+    site.fallback = busy
+    urls = [site.url(f"/busy/{i}") for i in range(10)]
+    async with HttpClient(settings(per_host_concurrency=1), clock=clock, sleep=clock.sleep) as client:
+        checker = LinkChecker(client, Limits(retries=1), sleep=clock.sleep)
+        run = asyncio.create_task(checker.check_many(urls))
+        while not run.done():
+            # Real time passes only for the loopback server to answer; pauses end when we say so.
+            await asyncio.wait({run}, timeout=0.01)
+            clock.advance_to_next()
+        results = run.result()
+    assert {(c.verdict, c.reason, c.attempts) for c in results.values()} == {
+        (Verdict.UNKNOWN, "rate_limited", 2)
+    }
+    assert len(site.hits) == 20 and all(m == "HEAD" for m in methods(site, "/busy/0"))
+    assert paused_when_hit == [0.0] * 20  # nothing reached the server while its origin was paused
+    assert len(clock.sleeps) < len(site.hits)  # one timer per pause, not one sleep per waiting link
+
+
+async def test_a_429_on_one_port_does_not_hold_links_on_another(site: LocalSite) -> None:
+    site.status("/limited", 429, headers={"Retry-After": "7"})
+    clock = ManualClock()
+    with LocalSite() as other:
+        other.html("/fine", "fine")
+        async with HttpClient(settings(), clock=clock, sleep=clock.sleep) as client:
+            checker = LinkChecker(client, Limits(retries=1), sleep=clock.sleep)
+            limited = asyncio.create_task(checker.check(site.url("/limited")))
+            await asyncio.wait_for(clock.slept.wait(), 5)  # the 429 came back: the origin's pause began
+            fine = await asyncio.wait_for(checker.check(other.url("/fine")), 5)
+            assert fine.verdict is Verdict.OK and not limited.done()
+            clock.advance(7.0)
+            check = await asyncio.wait_for(limited, 5)
+    assert (check.verdict, check.reason, check.attempts) == (Verdict.UNKNOWN, "rate_limited", 2)
 
 
 # -- skipped -----------------------------------------------------------------------------------------

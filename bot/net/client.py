@@ -330,22 +330,36 @@ class HttpClient:
         """Wait in ``origin``'s queue until :meth:`_dispatch` hands over both slots. Raises
         RuntimeError when the client is closed meanwhile; cancelled, it holds nothing afterwards."""
         ticket = next(self._tickets)
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        origin.waiters.append((ticket, future))
-        if len(origin.waiters) == 1:
-            heapq.heappush(self._ready, (ticket, origin.key))
-        if origin.paused_until > self._clock():
-            self._start_timer(origin)
-        else:
-            self._dispatch()
-        try:
-            await future
-        except asyncio.CancelledError:
-            if future.cancelled():
-                self._leave(origin, ticket, future)  # never woken: it took nothing
-            elif future.exception() is None:
-                self._release(origin.host)  # woken with both slots, cancelled before it ran
-            raise
+        again = False
+        while True:
+            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            if again:
+                origin.waiters.appendleft((ticket, future))  # it was the oldest: it stays first in line
+            else:
+                origin.waiters.append((ticket, future))
+            if origin.waiters[0][0] == ticket:
+                heapq.heappush(self._ready, (ticket, origin.key))
+            if origin.paused_until > self._clock():
+                self._start_timer(origin)
+            elif not again:
+                self._dispatch()
+            try:
+                await future
+            except asyncio.CancelledError:
+                if future.cancelled():
+                    self._leave(origin, ticket, future)  # never woken: it took nothing
+                elif future.exception() is None:
+                    self._release(origin.host)  # woken with both slots, cancelled before it ran
+                raise
+            # Woken with both slots. A request that got a 429 frees its slot before its checker pauses
+            # the origin, so the request woken by that release may find the origin paused by now: it
+            # hands the slots back and waits, first in line, instead of sending into the pause.
+            current = self._origins.get(origin.key)
+            if current is None or current.paused_until <= self._clock():
+                return
+            self._release(current.host)
+            origin = current
+            again = True
 
     def _dispatch(self) -> None:
         """Hand free slots to parked requests, oldest ticket first, skipping paused origins (their
