@@ -365,6 +365,36 @@ async def test_links_queued_behind_a_429_send_nothing_into_the_pause(site: Local
     assert len(clock.sleeps) < len(site.hits)  # one timer per pause, not one sleep per waiting link
 
 
+async def test_after_a_pause_one_probe_goes_before_the_others(site: LocalSite) -> None:
+    """When a pause ends, one queued link goes first; while the server still answers 429 the others stay
+    parked (their tries are not spent), and they all go once a probe is answered without a new pause."""
+    limited = True
+    clock = ManualClock()
+
+    async def maybe_limited(request: web.Request) -> web.StreamResponse:
+        if limited:
+            return web.Response(status=429, headers={"Retry-After": "1"})
+        return web.Response(text="ok")
+
+    site.fallback = maybe_limited
+    urls = [site.url(f"/p/{i}") for i in range(10)]
+    async with HttpClient(settings(), clock=clock, sleep=clock.sleep) as client:
+        checker = LinkChecker(client, Limits(retries=1), sleep=clock.sleep)
+        client.pause_origin(site.url("/"), 1.0)  # as an earlier 429 would have
+        run = asyncio.create_task(checker.check_many(urls))
+        await asyncio.wait_for(clock.sleeping(1), 5)  # all ten parked behind one timer
+        assert site.hits == []
+        clock.advance(1.0)
+        await asyncio.wait_for(clock.sleeping(2), 5)  # the probe was answered 429: paused again
+        assert len(site.hits) == 1
+        limited = False
+        clock.advance(1.0)
+        results = await asyncio.wait_for(run, 5)
+    assert [c.verdict for c in results.values()] == [Verdict.OK] * 10
+    assert [c.attempts for c in results.values()] == [2] + [1] * 9  # only the first probe spent a try
+    assert len(site.hits) == 11
+
+
 async def test_a_429_on_one_port_does_not_hold_links_on_another(site: LocalSite) -> None:
     site.status("/limited", 429, headers={"Retry-After": "7"})
     clock = ManualClock()
@@ -373,7 +403,7 @@ async def test_a_429_on_one_port_does_not_hold_links_on_another(site: LocalSite)
         async with HttpClient(settings(), clock=clock, sleep=clock.sleep) as client:
             checker = LinkChecker(client, Limits(retries=1), sleep=clock.sleep)
             limited = asyncio.create_task(checker.check(site.url("/limited")))
-            await asyncio.wait_for(clock.slept.wait(), 5)  # the 429 came back: the origin's pause began
+            await asyncio.wait_for(clock.sleeping(1), 5)  # the 429 came back: the origin's pause began
             fine = await asyncio.wait_for(checker.check(other.url("/fine")), 5)
             assert fine.verdict is Verdict.OK and not limited.done()
             clock.advance(7.0)

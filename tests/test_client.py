@@ -757,17 +757,23 @@ class ManualClock:
         self.now = 1000.0
         self.sleeps: list[float] = []
         self._sleepers: list[tuple[float, asyncio.Future[None]]] = []
-        self.slept = asyncio.Event()  # set once the first sleep begins
+        self._slept = asyncio.Event()  # set whenever a sleep begins
 
     def __call__(self) -> float:
         return self.now
 
     async def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
-        self.slept.set()
+        self._slept.set()
         wake: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._sleepers.append((self.now + seconds, wake))
         await wake
+
+    async def sleeping(self, count: int) -> None:
+        """Return once ``count`` sleeps have begun (pauses started, in a client)."""
+        while len(self.sleeps) < count:
+            self._slept.clear()
+            await self._slept.wait()
 
     def advance_to_next(self) -> None:
         """Move time on to the earliest pending sleep's end, if any sleep is pending."""

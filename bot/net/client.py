@@ -137,13 +137,16 @@ class _Host:
 
 @dataclass(eq=False)
 class _Origin:
-    """One origin's pause and its queue of parked requests (oldest first, each with its ticket)."""
+    """One origin's pause and its queue of parked requests (oldest first, each with its ticket; the
+    future's result says whether the request was let go as the probe)."""
 
     key: str
     host: _Host
     paused_until: float = 0.0  # on the client's clock; in the past when not paused
-    waiters: collections.deque[tuple[int, asyncio.Future[None]]] = field(default_factory=collections.deque)
+    waiters: collections.deque[tuple[int, asyncio.Future[bool]]] = field(default_factory=collections.deque)
     timer: asyncio.Task[None] | None = None  # the one task that sleeps until the pause ends
+    probe_next: bool = False  # a pause just ended: the next request let go is the probe
+    probing: bool = False  # the probe is out: the others wait for its answer
 
 
 @dataclass
@@ -273,7 +276,9 @@ class HttpClient:
         every check sharing this client, and to that origin only (another port or scheme of the same host
         keeps going). A shorter pause never shortens the one in force; a longer one extends it, also for
         requests already waiting. Requests already on the wire are not recalled. Requests queued for the
-        origin wait without a slot and are woken once, when the pause is over and a slot is theirs.
+        origin wait without a slot and are woken once, when the pause is over and a slot is theirs. When
+        a pause ends, one of them goes first, as a probe; the others follow once it has been answered
+        without a new pause, so a server still limiting costs one more 429, not one per queued request.
         ``url`` without a scheme or host is ignored.
         """
         keys = _keys_of(url)
@@ -306,33 +311,39 @@ class HttpClient:
         its turn comes: oldest parked request first among those whose origin is not paused and whose
         host has a free slot. So a pause never makes queued requests take slots to find out, a busy or
         paused host never holds a global slot another host could use, and one origin's pause never
-        delays another origin.
+        delays another origin. After a pause the origin's first request is a probe (see
+        :meth:`pause_origin`).
         """
         gate = self._hosts.get(host)
         if gate is None:
             gate = self._hosts[host] = _Host(host, self._per_host)
         state = self._origins.get(origin) if self._origins else None
+        probe = False
         if (
             gate.free > 0
             and self._free > 0
-            and (state is None or (not state.waiters and state.paused_until <= self._clock()))
+            and (
+                state is None
+                or (not state.waiters and not state.probing and state.paused_until <= self._clock())
+            )
         ):
             gate.free -= 1
             self._free -= 1
         else:
-            await self._park(state or self._origin_state(origin, host))
+            probe = await self._park(state or self._origin_state(origin, host))
         try:
             yield
         finally:
-            self._release(gate)
+            self._release(gate, origin if probe else None)
 
-    async def _park(self, origin: _Origin) -> None:
-        """Wait in ``origin``'s queue until :meth:`_dispatch` hands over both slots. Raises
-        RuntimeError when the client is closed meanwhile; cancelled, it holds nothing afterwards."""
+    async def _park(self, origin: _Origin) -> bool:
+        """Wait in ``origin``'s queue until :meth:`_dispatch` hands over both slots; True when this
+        request goes as the probe after a pause. Raises RuntimeError when the client is closed
+        meanwhile; cancelled, it holds nothing afterwards."""
         ticket = next(self._tickets)
         again = False
         while True:
-            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
             if again:
                 origin.waiters.appendleft((ticket, future))  # it was the oldest: it stays first in line
             else:
@@ -348,16 +359,17 @@ class HttpClient:
             except asyncio.CancelledError:
                 if future.cancelled():
                     self._leave(origin, ticket, future)  # never woken: it took nothing
-                elif future.exception() is None:
-                    self._release(origin.host)  # woken with both slots, cancelled before it ran
+                elif future.exception() is None:  # woken with both slots, cancelled before it ran
+                    self._release(origin.host, origin.key if future.result() else None)
                 raise
+            probe = future.result()
             # Woken with both slots. A request that got a 429 frees its slot before its checker pauses
             # the origin, so the request woken by that release may find the origin paused by now: it
             # hands the slots back and waits, first in line, instead of sending into the pause.
             current = self._origins.get(origin.key)
             if current is None or current.paused_until <= self._clock():
-                return
-            self._release(current.host)
+                return probe
+            self._release(current.host, origin.key if probe else None)
             origin = current
             again = True
 
@@ -388,21 +400,34 @@ class HttpClient:
             if origin.paused_until > now:
                 self._start_timer(origin)
                 continue
+            if origin.probing:  # the probe's answer brings it back (_probe_done)
+                continue
             gate = origin.host
             if gate.free <= 0:
                 continue
             _, future = waiters.popleft()
             gate.free -= 1
             self._free -= 1
-            future.set_result(None)
+            if origin.probe_next:
+                origin.probe_next = False
+                origin.probing = True
+                future.set_result(True)
+                continue
+            future.set_result(False)
             if waiters:
                 heapq.heappush(ready, (waiters[0][0], key))
             else:
                 self._forget(origin)
 
-    def _release(self, gate: _Host) -> None:
+    def _release(self, gate: _Host, probe_of: str | None = None) -> None:
+        """Give back one slot on ``gate`` and the global one; ``probe_of``: the origin whose probe
+        this request was."""
         gate.free += 1
         self._free += 1
+        if probe_of is not None:
+            # Judged on the next turn of the loop: the probe's caller sees the answer first, and pauses
+            # the origin again (a 429) before the requests waiting on the probe could be let go.
+            asyncio.get_running_loop().call_soon(self._probe_done, probe_of)
         for origin in gate.origins.values():  # those a full host held back may go now
             if origin.waiters:
                 heapq.heappush(self._ready, (origin.waiters[0][0], origin.key))
@@ -411,7 +436,21 @@ class HttpClient:
         if gate.free >= self._per_host and not gate.origins:
             self._hosts.pop(gate.key, None)
 
-    def _leave(self, origin: _Origin, ticket: int, future: asyncio.Future[None]) -> None:
+    def _probe_done(self, key: str) -> None:
+        """The probe after ``key``'s pause was answered: let the others go, unless paused again."""
+        origin = self._origins.get(key)
+        if origin is None:
+            return
+        origin.probing = False
+        if origin.waiters:
+            if origin.paused_until > self._clock():
+                self._start_timer(origin)  # the probe was refused: its end makes a new probe
+            else:
+                heapq.heappush(self._ready, (origin.waiters[0][0], key))
+                self._dispatch()
+        self._forget(origin)
+
+    def _leave(self, origin: _Origin, ticket: int, future: asyncio.Future[bool]) -> None:
         """Take a cancelled request out of its origin's queue."""
         waiters = origin.waiters
         was_head = bool(waiters) and waiters[0][0] == ticket
@@ -432,8 +471,14 @@ class HttpClient:
         return origin
 
     def _forget(self, origin: _Origin) -> None:
-        """Drop an origin's state once nothing is parked on it, no timer runs and no pause is in force."""
-        if origin.waiters or origin.timer is not None or origin.paused_until > self._clock():
+        """Drop an origin's state once nothing is parked on it, no timer runs, no probe is out and no
+        pause is in force."""
+        if (
+            origin.waiters
+            or origin.timer is not None
+            or origin.probing
+            or origin.paused_until > self._clock()
+        ):
             return
         self._origins.pop(origin.key, None)
         gate = origin.host
@@ -447,13 +492,14 @@ class HttpClient:
 
     async def _end_pause(self, origin: _Origin) -> None:
         """The one task that sleeps while ``origin`` is paused (again if the pause was extended), then
-        lets its parked requests go."""
+        lets its oldest parked request go as the probe."""
         try:
             while (left := origin.paused_until - self._clock()) > 0:
                 await self._sleep(left)
         finally:
             origin.timer = None
         if origin.waiters:
+            origin.probe_next = True
             heapq.heappush(self._ready, (origin.waiters[0][0], origin.key))
             self._dispatch()
         self._forget(origin)
