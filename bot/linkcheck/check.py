@@ -7,8 +7,8 @@ Rules (issue 2, section 2, "Link targets" and "Verdicts"):
 - 429: honour ``Retry-After`` (delta-seconds or HTTP-date, RFC 9110 section 10.2.3) up to
   ``limits.max_retry_after_s``, pause that origin (scheme, host, port) for every check sharing the
   client, then retry; the retry waits in the client's queue, holding no slot, until the pause ends. A
-  server that asks for longer than the cap is not retried, and a link still answering 429 when its
-  retries are spent is not retried again (both ``unknown``/``rate_limited``, never ``broken``).
+  link whose server asks for longer than the cap, or that still answers 429 once its retries are spent,
+  is ``unknown``/``rate_limited``, never ``broken``.
 - Retries with exponential backoff (``limits.retry_backoff_s * 2**n``, ``limits.retries`` of them) for
   5xx (but those that cannot change a moment later, :data:`NOT_RETRIED_5XX`), timeouts, resets and
   temporary DNS failures.

@@ -98,8 +98,8 @@ def origin_key(url: str) -> str:
     ``scheme://host:port``, the port always written (80/443 when the URL leaves it out), host as in
     :func:`host_key` (IPv6 in brackets). ``""`` for a URL without a scheme or host.
 
-    A 429 is one origin's rate limiter speaking (RFC 6585 section 4): another port or scheme of the same
-    host is another service that said nothing, so it is not paused.
+    A 429 (RFC 6585 section 4) is an answer from the server behind one origin: another port or scheme of
+    the same host may well be another service, which asked for nothing, so it is not paused.
     """
     keys = _keys_of(url)
     return "" if keys is None else keys[0]
