@@ -78,10 +78,12 @@ MB = 1_000_000
 RESULTS_DIR = BENCH_DIR / "results"
 
 
-def make_tools(concurrency: int) -> list[Tool]:
+def make_tools(concurrency: int, *, rate_limited: bool = False) -> list[Tool]:
+    """The rows. ``rate_limited`` (some farm hosts answer 429 for a while): linkinator honours
+    Retry-After (``--retry``), as linkpact always does; without it linkinator calls every 429 broken."""
     return [
         linkpact("linkpact", concurrency=concurrency, per_host=concurrency),
-        linkinator(concurrency),
+        linkinator(concurrency, retry_429=rate_limited),
         linkchecker(concurrency),
         linkpact("linkpact, default politeness", concurrency=None, per_host=None, label="64 (per host 4)"),
         # The same as the first row without linkpact's retries of 5xx answers, which linkinator and
@@ -96,17 +98,61 @@ def make_tools(concurrency: int) -> list[Tool]:
     ]
 
 
+def baseline_tools(tools: list[Tool], concurrency: int, source: Path) -> list[Tool]:
+    """``--baseline``: the linkpact rows among ``tools`` again, run from the checkout ``source`` (named
+    "<row> (baseline)"), so a change and what it replaces share the farm, the machine and the rounds."""
+    names = {t.name for t in tools}
+    rows = []
+    if "linkpact" in names:
+        rows.append(
+            linkpact("linkpact (baseline)", concurrency=concurrency, per_host=concurrency, source=source)
+        )
+    if "linkpact, default politeness" in names:
+        rows.append(
+            linkpact(
+                "linkpact, default politeness (baseline)",
+                concurrency=None,
+                per_host=None,
+                label="64 (per host 4)",
+                source=source,
+            )
+        )
+    if "linkpact, no retries" in names:
+        rows.append(
+            linkpact(
+                "linkpact, no retries (baseline)",
+                concurrency=concurrency,
+                per_host=concurrency,
+                retries=0,
+                label=f"{concurrency} (per host {concurrency})",
+                source=source,
+            )
+        )
+    return rows
+
+
 # -- the farm ----------------------------------------------------------------------------------------------
 
 
 class FarmProcess:
     """``bench/webfarm.py`` in a child process; stops when we close its stdin."""
 
-    def __init__(self, *, links: int, hosts: int, latency_ms: float, body_bytes: int) -> None:
+    def __init__(
+        self,
+        *,
+        links: int,
+        hosts: int,
+        latency_ms: float,
+        body_bytes: int,
+        rate_limited_hosts: int = 0,
+        rate_limit_window_s: float = 0.5,
+    ) -> None:
         argv = [
             sys.executable, str(BENCH_DIR / "webfarm.py"), "--exit-with-parent",
             "--links", str(links), "--hosts", str(hosts),
             "--latency-ms", str(latency_ms), "--body-bytes", str(body_bytes),
+            "--rate-limited-hosts", str(rate_limited_hosts),
+            "--rate-limit-window-s", str(rate_limit_window_s),
         ]  # fmt: skip
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None
@@ -282,6 +328,10 @@ def summarise(
                 "ok": last["ok"],
                 "other": last["other"],
                 "requests_served": statistics.median(r["requests_served"] for r in good),
+                "requests_429": statistics.median(
+                    sum(n for kind, n in r["requests_by_kind"].items() if kind.endswith(" rate_limited"))
+                    for r in good
+                ),
                 "farm_cpu_s": statistics.median(r["farm_cpu_s"] for r in good),
                 "verified": all(verified(r["counts"], expected) for r in good),
                 "disturbed_runs_counted": sum(1 for r in good if r["disturbed"]),
@@ -321,24 +371,33 @@ def _last_of_round(runs: list[dict[str, Any]], round_no: int) -> dict[str, Any]:
     return [r for r in runs if r["round"] == round_no][-1]
 
 
-def markdown_table(rows: list[dict[str, Any]], tool_versions: dict[str, str]) -> str:
+def markdown_table(
+    rows: list[dict[str, Any]], tool_versions: dict[str, str], *, rate_limited: bool = False
+) -> str:
+    """The figures table; ``rate_limited`` adds the links a tool left neither ok nor broken (linkpact's
+    ``unknown``, e.g. ``rate_limited``) and how many requests the farm answered with 429."""
+    extra_head, extra_rule = (" other | 429s served |", "---:|---:|") if rate_limited else ("", "")
     head = (
         "| tool | version | concurrency | wall s (median) | CPU s | peak RSS MB | links checked | broken "
-        "| requests served | output verified |\n"
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---|\n"
+        f"|{extra_head} requests served | output verified |\n"
+        f"|---|---|---|---:|---:|---:|---:|---:|{extra_rule}---:|---|\n"
     )
     lines = []
     for row in rows:
         version = _short_version(tool_versions.get(row["family"], ""))
         if not row["runs"]:
-            lines.append(f"| {row['tool']} | {version} | {row['concurrency']} | failed | | | | | | no |")
+            empty = " | |" if rate_limited else ""
+            lines.append(
+                f"| {row['tool']} | {version} | {row['concurrency']} | failed | | | | |{empty} | no |"
+            )
             continue
         lo, hi = row["wall_s_range"]
         wall = f"{row['wall_s']:.2f} ({lo:.2f}–{hi:.2f})" + (" †" if row["disturbed_runs_counted"] else "")
+        extra = f" {row['other']} | {row['requests_429']:.0f} |" if rate_limited else ""
         lines.append(
             f"| {row['tool']} | {version} | {row['concurrency']} | {wall} "
             f"| {row['cpu_s']:.2f} | {row['peak_rss_mb']:.0f} | {row['checked']} | {row['broken']} "
-            f"| {row['requests_served']:.0f} | {'yes' if row['verified'] else 'NO'} |"
+            f"|{extra} {row['requests_served']:.0f} | {'yes' if row['verified'] else 'NO'} |"
         )
     table = head + "\n".join(lines) + "\n"
     if any(row.get("disturbed_runs_counted") for row in rows):
@@ -462,6 +521,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hosts", type=int, default=10)
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--body-bytes", type=int, default=2048)
+    parser.add_argument(
+        "--rate-limited-hosts", type=int, default=0,
+        help="the last N farm hosts answer 429 (Retry-After: 1) for --rate-limit-window-s after their first "
+        "link request in each run; linkinator then runs with --retry",
+    )  # fmt: skip
+    parser.add_argument("--rate-limit-window-s", type=float, default=0.5)
+    parser.add_argument(
+        "--baseline", type=Path, metavar="DIR",
+        help="also run each chosen linkpact row from this checkout of linkpact (e.g. a `git worktree` of "
+        "the commit before a change), named '<row> (baseline)'",
+    )  # fmt: skip
     parser.add_argument("--only", action="append", help="run only the rows whose name starts with this")
     parser.add_argument("--row", action="append", help="run only the row with exactly this name (may repeat)")
     parser.add_argument("--run-timeout-s", type=float, default=DEFAULT_RUN_TIMEOUT_S)
@@ -486,22 +556,35 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print("missing: " + ", ".join(missing) + "; run `bash bench/setup-peers.sh` first", file=sys.stderr)
         return 2
-    tools = make_tools(args.concurrency)
+    tools = make_tools(args.concurrency, rate_limited=args.rate_limited_hosts > 0)
     if args.only:
         tools = [t for t in tools if any(t.name.startswith(prefix) for prefix in args.only)]
     if args.row:
         tools = [t for t in tools if t.name in args.row]
+    if args.baseline:
+        tools += baseline_tools(tools, args.concurrency, args.baseline)
 
     tool_versions = versions()
     workroot = Path(tempfile.mkdtemp(prefix="linkpact-bench-"))
     workroot.chmod(0o755)  # LinkChecker runs as "nobody" and must reach its config below this
     farm = FarmProcess(
-        links=args.links, hosts=args.hosts, latency_ms=args.latency_ms, body_bytes=args.body_bytes
+        links=args.links,
+        hosts=args.hosts,
+        latency_ms=args.latency_ms,
+        body_bytes=args.body_bytes,
+        rate_limited_hosts=args.rate_limited_hosts,
+        rate_limit_window_s=args.rate_limit_window_s,
     )
     expected = farm.info["expected"]
     print(
         f"farm: {farm.info['page_url']} ({expected['links']} links over {args.hosts} hosts, "
-        f"{args.latency_ms:g} ms latency; expected broken {expected['broken']})",
+        f"{args.latency_ms:g} ms latency; expected broken {expected['broken']})"
+        + (
+            f"; {args.rate_limited_hosts} hosts answer 429 (Retry-After: 1) "
+            f"for {args.rate_limit_window_s:g} s"
+            if args.rate_limited_hosts
+            else ""
+        ),
         file=sys.stderr,
     )
     runs: list[dict[str, Any]] = []
@@ -532,7 +615,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(workroot, ignore_errors=True)
 
     rows = summarise(tools, runs, expected)
-    table = markdown_table(rows, tool_versions)
+    table = markdown_table(rows, tool_versions, rate_limited=args.rate_limited_hosts > 0)
     notes = verdict_on_aim(rows)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     RESULTS_DIR.mkdir(exist_ok=True)
@@ -548,7 +631,7 @@ def main(argv: list[str] | None = None) -> int:
                 "machine": machine(),
                 "versions": tool_versions,
                 "farm": {k: v for k, v in farm.info.items() if k not in ("origins",)},
-                "settings": vars(args),
+                "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
                 "summary": rows,
                 "aim": notes,
                 "runs": runs,

@@ -144,3 +144,31 @@ def test_measurement_kills_a_run_past_its_timeout(tmp_path: Path) -> None:
     )
     assert measured.timed_out
     assert measured.wall_s < 10
+
+
+async def test_rate_limited_hosts_answer_429_during_their_window_only() -> None:
+    plan = webfarm.make_plan(20, 2)
+    farm, runners = await webfarm.start_farm(
+        plan, hosts=2, latency_ms=1, body_bytes=500, rate_limited_hosts=1, rate_limit_window_s=60
+    )
+    limited = next(link for link in plan.links if link.host == 1 and link.kind == webfarm.OK)
+    free = next(link for link in plan.links if link.host == 0 and link.kind == webfarm.OK)
+    try:
+        async with aiohttp.ClientSession() as session:
+
+            async def head(link: webfarm.Link) -> tuple[int, str | None]:
+                async with session.head(farm.origins[link.host] + link.path) as answer:
+                    return answer.status, answer.headers.get("Retry-After")
+
+            assert await head(limited) == (429, "1")
+            assert await head(free) == (200, None)  # the page's host is never limited
+            farm.window_started[1] -= 61  # the window is over (moved back rather than waited for)
+            assert await head(limited) == (200, None)
+            async with session.get(farm.origins[0] + "/__stats") as stats:
+                counted = await stats.json()
+            assert await head(limited) == (429, "1")  # /__stats re-armed it for the next run
+        assert counted["requests"]["HEAD rate_limited"] == 1
+        assert counted["requests"]["HEAD ok"] == 2
+    finally:
+        for runner in runners:
+            await runner.cleanup()

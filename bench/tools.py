@@ -73,7 +73,10 @@ def base_env() -> dict[str, str]:
 # -- linkinator --------------------------------------------------------------------------------------------
 
 
-def linkinator(concurrency: int) -> Tool:
+def linkinator(concurrency: int, *, retry_429: bool = False) -> Tool:
+    """``retry_429`` adds ``--retry``: honour a 429's Retry-After (linkinator holds that host, then asks
+    again, with no limit on tries); without it linkinator reports a 429 as broken."""
+
     def invocation(page_url: str, workdir: Path) -> Invocation:
         argv = [
             "node", str(LINKINATOR_CLI), page_url,
@@ -81,6 +84,8 @@ def linkinator(concurrency: int) -> Tool:
             "--timeout", str(REQUEST_TIMEOUT_S * 1000),
             "--format", "json",
         ]  # fmt: skip
+        if retry_429:
+            argv.append("--retry")
         return Invocation(argv, base_env())
 
     return Tool("linkinator", "linkinator", str(concurrency), invocation, parse_linkinator)
@@ -168,8 +173,11 @@ def linkpact(
     per_host: int | None,
     retries: int | None = None,
     label: str | None = None,
+    source: Path | None = None,
 ) -> Tool:
-    """A linkpact row. ``None`` leaves a setting at linkpact's default (what a user gets)."""
+    """A linkpact row. ``None`` leaves a setting at linkpact's default (what a user gets). ``source``: a
+    checkout of linkpact to run instead of the installed one (its folder goes first on ``PYTHONPATH``),
+    so a change can be measured against its baseline in the same run."""
 
     def invocation(page_url: str, workdir: Path) -> Invocation:
         env = base_env() | {
@@ -188,6 +196,8 @@ def linkpact(
         # The cache lives in the run's temporary folder and the warm-up round fills it.
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PYTHONPYCACHEPREFIX"] = str(workdir.parent / PYCACHE_DIR_NAME)
+        if source is not None:
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(source), env.get("PYTHONPATH", "")]))
         return Invocation([*linkpact_command(), "check", page_url, "--json"], env, cwd=workdir)
 
     shown = label or (f"{concurrency} (per host {per_host})" if concurrency else "default")

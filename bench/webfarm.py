@@ -14,6 +14,12 @@ host listens, then serves until stdin closes, SIGTERM/SIGINT arrives or ``--max-
 farm only ever binds loopback addresses. ``GET /__stats`` on any host returns the request counters and
 the arrival times (Unix time) of the requests since the previous ``/__stats``, which the benchmark uses
 to split a tool's wall time into start-up, page, links and exit.
+
+Rate limits (``--rate-limited-hosts N``, default none): the last N hosts answer every link request with
+``429 Too Many Requests`` and ``Retry-After: 1`` (``--retry-after-s``) for ``--rate-limit-window-s``
+seconds, counted from the first link request such a host receives; after that they answer normally.
+``/__stats`` re-arms the window, so each benchmark run (which reads the stats before it starts) meets
+the same limit. A checker that honours Retry-After and tries again once gets every link right.
 """
 
 from __future__ import annotations
@@ -57,6 +63,15 @@ OK, REDIRECT, NOT_FOUND, SERVER_ERROR = "ok", "redirect", "not_found", "server_e
 # The path prefix each kind of link is served under.
 PREFIX = {OK: "ok", REDIRECT: "moved", NOT_FOUND: "missing", SERVER_ERROR: "error"}
 KIND_OF_PREFIX = {prefix: kind for kind, prefix in PREFIX.items()}
+# The kinds of request that are link checks (the page, robots.txt and /__stats are not).
+LINK_KINDS = frozenset({OK, REDIRECT, NOT_FOUND, SERVER_ERROR, "landing"})
+# Rate-limited hosts (none by default): how long a limited host answers 429 after its first link request,
+# and the Retry-After it sends (delta-seconds, RFC 9110 section 10.2.3). The window is shorter than the
+# Retry-After, so one retry after the asked pause lands after it.
+DEFAULT_RATE_LIMIT_WINDOW_S = 0.5
+DEFAULT_RETRY_AFTER_S = 1
+RATE_LIMITED = "rate_limited"
+HOST_INDEX = web.AppKey("host_index", int)
 # LinkChecker throttles each host to <= 10 requests/s unless the server sends this header (its documented
 # opt-in, see linkcheckerrc(5) "maxrequestspersecond"); the farm opts in so every tool runs unthrottled.
 OPT_IN_HEADERS = {"LinkChecker": "benchmark-farm"}
@@ -141,12 +156,19 @@ class Farm:
     # benchmark run makes (a few thousand), and emptied by every /__stats.
     arrivals: list[tuple[float, str]] = field(default_factory=list)
     page: bytes = b""
+    # Host indexes that answer 429 during their window, the window (seconds), the Retry-After sent, and
+    # when (monotonic seconds) each limited host's window began in the current run.
+    rate_limited: frozenset[int] = frozenset()
+    rate_limit_window_s: float = DEFAULT_RATE_LIMIT_WINDOW_S
+    retry_after_s: int = DEFAULT_RETRY_AFTER_S
+    window_started: dict[int, float] = field(default_factory=dict)
 
     async def _answer(self, request: web.Request) -> web.StreamResponse:
         """Route every request by its first path segment, after the simulated latency."""
         segments = request.path.strip("/").split("/")
         if segments[0] == "__stats":
             arrivals, self.arrivals = self.arrivals, []
+            self.window_started.clear()  # the next run meets the rate limit afresh
             return web.json_response(
                 {"requests": dict(self.counters), "total": sum(self.counters.values()), "arrivals": arrivals}
             )
@@ -154,6 +176,13 @@ class Farm:
         if len(self.arrivals) < MAX_ARRIVALS:
             self.arrivals.append((time.time(), f"{request.method} {kind}"))
         await asyncio.sleep(self.latency_s)
+        if kind in LINK_KINDS and self._limited(request.app[HOST_INDEX]):
+            self.counters[f"{request.method} {RATE_LIMITED}"] += 1
+            return web.Response(
+                status=429,
+                text="too many requests\n",
+                headers={**OPT_IN_HEADERS, "Retry-After": str(self.retry_after_s)},
+            )
         self.counters[f"{request.method} {kind}"] += 1
         if segments[0] == "page":
             return web.Response(
@@ -173,18 +202,46 @@ class Farm:
             return web.Response(status=500, text="server error\n", headers=OPT_IN_HEADERS)
         return web.Response(status=404, text="not found\n", headers=OPT_IN_HEADERS)
 
+    def _limited(self, host: int) -> bool:
+        """Is ``host`` in its 429 window? The window starts with its first link request of the run."""
+        if host not in self.rate_limited:
+            return False
+        now = time.monotonic()
+        started = self.window_started.setdefault(host, now)
+        return now - started < self.rate_limit_window_s
+
 
 async def start_farm(
-    plan: Plan, *, hosts: int, latency_ms: float, body_bytes: int
+    plan: Plan,
+    *,
+    hosts: int,
+    latency_ms: float,
+    body_bytes: int,
+    rate_limited_hosts: int = 0,
+    rate_limit_window_s: float = DEFAULT_RATE_LIMIT_WINDOW_S,
+    retry_after_s: int = DEFAULT_RETRY_AFTER_S,
 ) -> tuple[Farm, list[web.AppRunner]]:
-    """Bind one server per loopback address (127.0.0.1 + i), ephemeral ports. Raises OSError."""
-    farm = Farm(plan=plan, latency_s=latency_ms / 1000.0, body=filler_page(body_bytes))
+    """Bind one server per loopback address (127.0.0.1 + i), ephemeral ports; the last
+    ``rate_limited_hosts`` of them answer 429 during their window. Raises OSError, ValueError."""
+    if not 0 <= rate_limited_hosts < hosts:
+        raise ValueError(
+            "rate_limited_hosts must be at least 0 and less than hosts (the page's host is never limited)"
+        )
+    farm = Farm(
+        plan=plan,
+        latency_s=latency_ms / 1000.0,
+        body=filler_page(body_bytes),
+        rate_limited=frozenset(range(hosts - rate_limited_hosts, hosts)),
+        rate_limit_window_s=rate_limit_window_s,
+        retry_after_s=retry_after_s,
+    )
     runners: list[web.AppRunner] = []
     for index in range(hosts):
         address = FIRST_ADDRESS + index
         if address not in LOOPBACK:
             raise ValueError(f"{address} is not a loopback address; the farm binds loopback only")
         app = web.Application()
+        app[HOST_INDEX] = index
         app.router.add_route("*", "/{tail:.*}", farm._answer)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
@@ -200,7 +257,13 @@ async def start_farm(
 async def serve(args: argparse.Namespace) -> None:
     plan = make_plan(args.links, args.hosts)
     farm, runners = await start_farm(
-        plan, hosts=args.hosts, latency_ms=args.latency_ms, body_bytes=args.body_bytes
+        plan,
+        hosts=args.hosts,
+        latency_ms=args.latency_ms,
+        body_bytes=args.body_bytes,
+        rate_limited_hosts=args.rate_limited_hosts,
+        rate_limit_window_s=args.rate_limit_window_s,
+        retry_after_s=args.retry_after_s,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -221,6 +284,9 @@ async def serve(args: argparse.Namespace) -> None:
         "latency_ms": args.latency_ms,
         "body_bytes": args.body_bytes,
         "expected": plan.expected,
+        "rate_limited_origins": [farm.origins[i] for i in sorted(farm.rate_limited)],
+        "rate_limit_window_s": args.rate_limit_window_s,
+        "retry_after_s": args.retry_after_s,
     }
     print(json.dumps(ready), flush=True)
     with contextlib.suppress(TimeoutError):
@@ -236,10 +302,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latency-ms", type=float, default=DEFAULT_LATENCY_MS)
     parser.add_argument("--body-bytes", type=int, default=DEFAULT_BODY_BYTES)
     parser.add_argument("--max-seconds", type=float, default=DEFAULT_MAX_SECONDS)
+    parser.add_argument(
+        "--rate-limited-hosts", type=int, default=0, help="the last N hosts answer 429 during their window"
+    )
+    parser.add_argument("--rate-limit-window-s", type=float, default=DEFAULT_RATE_LIMIT_WINDOW_S)
+    parser.add_argument("--retry-after-s", type=int, default=DEFAULT_RETRY_AFTER_S)
     parser.add_argument("--exit-with-parent", action="store_true", help="stop when stdin reaches end of file")
     args = parser.parse_args(argv)
     if not 1 <= args.hosts <= 254:
         parser.error("--hosts must be between 1 and 254")
+    if not 0 <= args.rate_limited_hosts < args.hosts:
+        parser.error("--rate-limited-hosts must be at least 0 and less than --hosts")
     asyncio.run(serve(args))
 
 

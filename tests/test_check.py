@@ -16,7 +16,16 @@ from bot.models import FetchError, FetchErrorKind, FetchResult, Hop, LinkCheck, 
 from bot.net.client import HttpClient
 from bot.net.resolver import StaticResolver
 from tests.support.site import LocalSite
-from tests.test_client import ONLY_127_0_0_1, FakeClock, FlakyDns, RecordingServer, free_port, settings
+from tests.test_client import (
+    ONLY_127_0_0_1,
+    FakeClock,
+    FlakyDns,
+    ManualClock,
+    RecordingServer,
+    free_port,
+    settings,
+    settle,
+)
 
 LIMITS = Limits(retries=2, retry_backoff_s=0.5, max_retry_after_s=30.0)
 
@@ -257,7 +266,7 @@ class GatedClock(FakeClock):
         await self.gate.wait()
 
 
-async def test_429_retry_after_pauses_the_host_for_every_check(site: LocalSite) -> None:
+async def test_429_retry_after_pauses_the_origin_for_every_check(site: LocalSite) -> None:
     answered = 0
 
     async def limited(request: web.Request) -> web.StreamResponse:
@@ -273,13 +282,15 @@ async def test_429_retry_after_pauses_the_host_for_every_check(site: LocalSite) 
     async with HttpClient(settings(), clock=clock, sleep=clock.sleep) as client:
         checker = LinkChecker(client, LIMITS, sleep=clock.sleep)
         first = asyncio.create_task(checker.check(site.url("/limited")))
-        # The retry waits out the 7 s pause...
+        # The retry waits out the 7 s pause (one timer sleeps for the origin)...
         assert await asyncio.wait_for(clock.arrived.get(), 5) == 7.0
-        # ...and so does a check of another page on the same host that starts meanwhile.
+        # ...and so does a check of another page on the same origin that starts meanwhile: it parks
+        # behind the pause without a sleep of its own.
         second = asyncio.create_task(checker.check(site.url("/other")))
-        assert await asyncio.wait_for(clock.arrived.get(), 5) == 7.0
+        await settle()
+        assert clock.arrived.empty() and not second.done()
         assert site.hits_for("/other") == []
-        assert client.paused_for("127.0.0.1") == 7.0
+        assert client.paused_for(site.url("/")) == 7.0
         clock.now += 7.0
         clock.gate.set()
         limited_check, other_check = await asyncio.gather(first, second)
@@ -323,7 +334,81 @@ async def test_429_asking_for_longer_than_the_cap_is_not_retried(site: LocalSite
     site.status("/later", 429, headers={"Retry-After": "3600"})
     check = await harness.checker.check(site.url("/later"))
     assert (check.verdict, check.reason, check.attempts) == (Verdict.UNKNOWN, "rate_limited", 1)
-    assert harness.client.paused_for("127.0.0.1") == 30.0  # the host is still paused, for the cap
+    assert harness.client.paused_for(site.url("/")) == 30.0  # the origin is still paused, for the cap
+
+
+async def test_links_queued_behind_a_429_send_nothing_into_the_pause(site: LocalSite) -> None:
+    """Every link on the origin keeps answering 429: each is tried once plus its one retry, none is sent
+    while the origin is paused, the waiting ones share one timer per pause, and all end ``unknown``."""
+    paused_when_hit: list[float] = []
+    clock = ManualClock()
+
+    async def busy(request: web.Request) -> web.StreamResponse:
+        paused_when_hit.append(client.paused_for(site.url("/")))
+        return web.Response(status=429, headers={"Retry-After": "2"})
+
+    site.fallback = busy
+    urls = [site.url(f"/busy/{i}") for i in range(10)]
+    async with HttpClient(settings(per_host_concurrency=1), clock=clock, sleep=clock.sleep) as client:
+        checker = LinkChecker(client, Limits(retries=1), sleep=clock.sleep)
+        run = asyncio.create_task(checker.check_many(urls))
+        while not run.done():
+            # Real time passes only for the loopback server to answer; pauses end when we say so.
+            await asyncio.wait({run}, timeout=0.01)
+            clock.advance_to_next()
+        results = run.result()
+    assert {(c.verdict, c.reason, c.attempts) for c in results.values()} == {
+        (Verdict.UNKNOWN, "rate_limited", 2)
+    }
+    assert len(site.hits) == 20 and all(m == "HEAD" for m in methods(site, "/busy/0"))
+    assert paused_when_hit == [0.0] * 20  # nothing reached the server while its origin was paused
+    assert len(clock.sleeps) < len(site.hits)  # one timer per pause, not one sleep per waiting link
+
+
+async def test_after_a_pause_one_probe_goes_before_the_others(site: LocalSite) -> None:
+    """When a pause ends, one queued link goes first; while the server still answers 429 the others stay
+    parked (their tries are not spent), and they all go once a probe is answered without a new pause."""
+    limited = True
+    clock = ManualClock()
+
+    async def maybe_limited(request: web.Request) -> web.StreamResponse:
+        if limited:
+            return web.Response(status=429, headers={"Retry-After": "1"})
+        return web.Response(text="ok")
+
+    site.fallback = maybe_limited
+    urls = [site.url(f"/p/{i}") for i in range(10)]
+    async with HttpClient(settings(), clock=clock, sleep=clock.sleep) as client:
+        checker = LinkChecker(client, Limits(retries=1), sleep=clock.sleep)
+        client.pause_origin(site.url("/"), 1.0)  # as an earlier 429 would have
+        run = asyncio.create_task(checker.check_many(urls))
+        await asyncio.wait_for(clock.sleeping(1), 5)  # all ten parked behind one timer
+        assert site.hits == []
+        clock.advance(1.0)
+        await asyncio.wait_for(clock.sleeping(2), 5)  # the probe was answered 429: paused again
+        assert len(site.hits) == 1
+        limited = False
+        clock.advance(1.0)
+        results = await asyncio.wait_for(run, 5)
+    assert [c.verdict for c in results.values()] == [Verdict.OK] * 10
+    assert [c.attempts for c in results.values()] == [2] + [1] * 9  # only the first probe spent a try
+    assert len(site.hits) == 11
+
+
+async def test_a_429_on_one_port_does_not_hold_links_on_another(site: LocalSite) -> None:
+    site.status("/limited", 429, headers={"Retry-After": "7"})
+    clock = ManualClock()
+    with LocalSite() as other:
+        other.html("/fine", "fine")
+        async with HttpClient(settings(), clock=clock, sleep=clock.sleep) as client:
+            checker = LinkChecker(client, Limits(retries=1), sleep=clock.sleep)
+            limited = asyncio.create_task(checker.check(site.url("/limited")))
+            await asyncio.wait_for(clock.sleeping(1), 5)  # the 429 came back: the origin's pause began
+            fine = await asyncio.wait_for(checker.check(other.url("/fine")), 5)
+            assert fine.verdict is Verdict.OK and not limited.done()
+            clock.advance(7.0)
+            check = await asyncio.wait_for(limited, 5)
+    assert (check.verdict, check.reason, check.attempts) == (Verdict.UNKNOWN, "rate_limited", 2)
 
 
 # -- skipped -----------------------------------------------------------------------------------------

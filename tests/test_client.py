@@ -22,7 +22,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 
 from bot.config import FetchSettings, Limits, Timeout, parse_networks
 from bot.models import FetchErrorKind
-from bot.net.client import HttpClient, fetch_error_from_exception, host_key
+from bot.net.client import HttpClient, fetch_error_from_exception, host_key, origin_key
 from bot.net.decode import BodyDecodeError, BodyDecoder, BodyTooLarge
 from bot.net.policy import BlockedAddressError
 from bot.net.resolver import StaticResolver
@@ -761,14 +761,163 @@ async def test_paused_host_waits_on_the_injected_clock(site: LocalSite) -> None:
     site.html("/", "ok")
     clock = FakeClock()
     async with HttpClient(settings(), clock=clock, sleep=clock.sleep) as c:
-        c.pause_host(site.url("/"), 12.5)
-        assert c.paused_for("127.0.0.1") == 12.5
-        c.pause_host("127.0.0.1", 3)  # a shorter pause never shortens the one in force
+        c.pause_origin(site.url("/"), 12.5)
+        assert c.paused_for(site.url("/any/path")) == 12.5
+        c.pause_origin(site.url("/"), 3)  # a shorter pause never shortens the one in force
         result = await c.request("GET", site.url("/"))
         other = await c.request("GET", site.url("/"))
     assert result.status == 200 and other.status == 200
     assert clock.sleeps == [12.5]
-    assert c.paused_for("127.0.0.1") == 0.0
+    assert c.paused_for(site.url("/")) == 0.0
+
+
+class ManualClock:
+    """A monotonic clock whose sleeps end only when the test moves time on (:meth:`advance`), so a test
+    can look at who is waiting while a pause lasts."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+        self._sleepers: list[tuple[float, asyncio.Future[None]]] = []
+        self._slept = asyncio.Event()  # set whenever a sleep begins
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self._slept.set()
+        wake: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._sleepers.append((self.now + seconds, wake))
+        await wake
+
+    async def sleeping(self, count: int) -> None:
+        """Return once ``count`` sleeps have begun (pauses started, in a client)."""
+        while len(self.sleeps) < count:
+            self._slept.clear()
+            await self._slept.wait()
+
+    def advance_to_next(self) -> None:
+        """Move time on to the earliest pending sleep's end, if any sleep is pending."""
+        if self._sleepers:
+            self.advance(min(due for due, _ in self._sleepers) - self.now)
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+        for due, wake in list(self._sleepers):
+            if due <= self.now:
+                self._sleepers.remove((due, wake))
+                if not wake.done():
+                    wake.set_result(None)
+
+
+async def settle() -> None:
+    """Let every task that can run without waiting for I/O run until it blocks."""
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+async def test_requests_queued_behind_a_pause_take_no_slot_and_wake_once(site: LocalSite) -> None:
+    site.html("/", "ok")
+    clock = ManualClock()
+    with LocalSite() as other:  # the same host, another port: another origin
+        other.html("/", "ok")
+        async with HttpClient(settings(concurrency=2), clock=clock, sleep=clock.sleep) as c:
+            c.pause_origin(site.url("/"), 5.0)
+            parked = [asyncio.create_task(c.request("GET", site.url(f"/?i={i}"))) for i in range(10)]
+            await settle()
+            # Ten requests wait on one timer, not ten sleeps, and none reached the server...
+            assert clock.sleeps == [5.0]
+            assert not any(task.done() for task in parked) and site.hits == []
+            # ...nor holds a slot: with a global limit of 2, four requests to another origin still go.
+            others = await asyncio.wait_for(
+                asyncio.gather(*(c.request("GET", other.url(f"/?i={i}")) for i in range(4))), 5
+            )
+            assert [r.status for r in others] == [200] * 4
+            clock.advance(5.0)
+            results = await asyncio.wait_for(asyncio.gather(*parked), 5)
+    assert [r.status for r in results] == [200] * 10
+    assert clock.sleeps == [5.0]  # the pause ended once for all of them
+    assert len(site.hits) == 10
+
+
+async def test_a_longer_pause_while_waiting_extends_the_wait(site: LocalSite) -> None:
+    site.html("/", "ok")
+    clock = ManualClock()
+    async with HttpClient(settings(), clock=clock, sleep=clock.sleep) as c:
+        c.pause_origin(site.url("/"), 5.0)
+        waiting = [asyncio.create_task(c.request("GET", site.url(f"/?i={i}"))) for i in range(3)]
+        await settle()
+        c.pause_origin(site.url("/"), 8.0)  # a second 429 asked for longer while they wait
+        c.pause_origin(site.url("/"), 1.0)  # a shorter one changes nothing
+        clock.advance(5.0)
+        await settle()
+        assert not any(task.done() for task in waiting) and site.hits == []
+        assert c.paused_for(site.url("/")) == 3.0
+        clock.advance(3.0)
+        results = await asyncio.wait_for(asyncio.gather(*waiting), 5)
+    assert [r.status for r in results] == [200] * 3
+    assert clock.sleeps == [5.0, 3.0]  # only the timer woke, and it slept again for the rest
+
+
+async def test_a_pause_applies_to_its_origin_only_but_the_host_limit_spans_ports(site: LocalSite) -> None:
+    counter = InFlight()
+    site.route("/slow", counter.handler)
+    clock = ManualClock()
+    with LocalSite() as other:
+        other.route("/slow", counter.handler)
+        async with HttpClient(settings(per_host_concurrency=1), clock=clock, sleep=clock.sleep) as c:
+            c.pause_origin(site.url("/"), 60.0)
+            assert c.paused_for(other.url("/")) == 0.0
+            assert c.paused_for(f"https://127.0.0.1:{site.port}/") == 0.0  # another scheme
+            paused = asyncio.create_task(c.request("GET", site.url("/slow")))
+            done = await asyncio.wait_for(
+                asyncio.gather(*(c.request("GET", other.url("/slow")) for _ in range(3))), 5
+            )
+            assert [r.status for r in done] == [200] * 3
+            assert not paused.done() and site.hits == []
+            clock.advance(60.0)
+            assert (await asyncio.wait_for(paused, 5)).status == 200
+            # Two ports of one host share the per-host limit (politeness is owed to the machine).
+            await asyncio.gather(*(c.request("GET", u) for u in [site.url("/slow"), other.url("/slow")] * 3))
+    assert counter.peak_per_host == {"127.0.0.1": 1}
+
+
+async def test_cancelled_while_parked_releases_nothing_it_did_not_take(site: LocalSite) -> None:
+    counter = InFlight()
+    site.route("/slow", counter.handler)
+    clock = ManualClock()
+    async with HttpClient(settings(concurrency=1), clock=clock, sleep=clock.sleep) as c:
+        c.pause_origin(site.url("/"), 5.0)
+        parked = [asyncio.create_task(c.request("GET", site.url(f"/slow?i={i}"))) for i in range(4)]
+        await settle()
+        for task in parked[:2]:  # cancelled before their turn: they never held a slot
+            task.cancel()
+        await settle()
+        clock.advance(5.0)
+        await asyncio.sleep(0)  # the timer runs and hands the one slot to parked[2]...
+        parked[2].cancel()  # ...which is cancelled before it could use it: the slot must come back
+        last = await asyncio.wait_for(parked[3], 5)
+        assert last.status == 200
+        assert all(task.cancelled() for task in parked[:3])
+        # The global limit is still exactly 1: no slot leaked, none was given back twice.
+        results = await asyncio.wait_for(
+            asyncio.gather(*(c.request("GET", site.url(f"/slow?j={i}")) for i in range(4))), 5
+        )
+    assert [r.status for r in results] == [200] * 4
+    assert counter.peak == 1
+    assert [hit.path for hit in site.hits].count("/slow") == 5
+
+
+async def test_requests_parked_when_the_client_closes_raise() -> None:
+    clock = ManualClock()
+    c = HttpClient(settings(), clock=clock, sleep=clock.sleep)
+    c.pause_origin("http://127.0.0.1:9/", 5.0)
+    parked = asyncio.create_task(c.request("GET", "http://127.0.0.1:9/"))
+    await settle()
+    await c.aclose()
+    with pytest.raises(RuntimeError):
+        await asyncio.wait_for(parked, 5)
 
 
 def test_host_key() -> None:
@@ -776,6 +925,17 @@ def test_host_key() -> None:
     assert host_key("http://bücher.de/") == "xn--bcher-kva.de"
     assert host_key("http://[::1]:80/") == "::1"
     assert host_key("not a url at all \x00") in ("", "not a url at all \x00")
+
+
+def test_origin_key() -> None:
+    assert origin_key("https://WWW.Example.COM.:8443/x?y#z") == "https://www.example.com:8443"
+    assert (
+        origin_key("http://example.com/a") == origin_key("http://example.com:80/b") == "http://example.com:80"
+    )
+    assert origin_key("https://example.com/") == "https://example.com:443"
+    assert origin_key("http://bücher.de/") == "http://xn--bcher-kva.de:80"
+    assert origin_key("http://[::1]:8080/") == "http://[::1]:8080"
+    assert origin_key("example.com") == origin_key("/relative") == ""
 
 
 def test_exception_chains_map_to_error_kinds() -> None:

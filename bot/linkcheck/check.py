@@ -5,8 +5,10 @@ Rules (issue 2, section 2, "Link targets" and "Verdicts"):
 - HEAD first; GET (body not downloaded) when HEAD answers anything but a clean 2xx or fails in a way
   a different method could change (servers that mishandle HEAD answer 405, 404, 5xx, or hang).
 - 429: honour ``Retry-After`` (delta-seconds or HTTP-date, RFC 9110 section 10.2.3) up to
-  ``limits.max_retry_after_s``, pause that host for every check sharing the client, then retry. A
-  server that asks for longer than the cap is not retried (the link is ``unknown``/``rate_limited``).
+  ``limits.max_retry_after_s``, pause that origin (scheme, host, port) for every check sharing the
+  client, then retry; the retry waits in the client's queue, holding no slot, until the pause ends. A
+  link whose server asks for longer than the cap, or that still answers 429 once its retries are spent,
+  is ``unknown``/``rate_limited``, never ``broken``.
 - Retries with exponential backoff (``limits.retry_backoff_s * 2**n``, ``limits.retries`` of them) for
   5xx (but those that cannot change a moment later, :data:`NOT_RETRIED_5XX`), timeouts, resets and
   temporary DNS failures. A 503 whose ``Retry-After`` asks for longer than the backoff is not retried.
@@ -33,7 +35,7 @@ from email.utils import parsedate_to_datetime
 
 from bot.config import Limits
 from bot.models import FetchErrorKind, FetchResult, LinkCheck, Verdict
-from bot.net.client import HttpClient, host_key
+from bot.net.client import HttpClient
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +58,7 @@ NO_GET_FALLBACK = frozenset(
 RETRYABLE_ERRORS = frozenset(
     {FetchErrorKind.TIMEOUT, FetchErrorKind.CONNECTION_RESET, FetchErrorKind.DNS_FAILURE}
 )
-# With no usable Retry-After on a 429, pause the host at least this long (seconds) before retrying:
+# With no usable Retry-After on a 429, pause the origin at least this long (seconds) before retrying:
 # the retry backoff alone (0.1 s by default) is too short to be polite to a server that said "slow down".
 DEFAULT_RATE_LIMIT_PAUSE_S = 5.0
 # 5xx answers about something lasting, which asking again a moment later cannot change, so they are not
@@ -412,10 +414,10 @@ class LinkChecker:
             cap = self._limits.max_retry_after_s
             pause = max(backoff, DEFAULT_RATE_LIMIT_PAUSE_S) if asked is None else asked
             # Paused even when we give up: the other checks sharing the client must slow down too.
-            self._client.pause_host(host_key(result.final_url), min(pause, cap))
+            self._client.pause_origin(result.final_url, min(pause, cap))
             if not retries_left or pause > cap:
                 return None  # out of tries, or the server wants longer than we wait: rate_limited
-            return 0.0  # the client holds the retry until the host's pause ends
+            return 0.0  # the client parks the retry until the origin's pause ends (no sleep here)
         status = result.status
         if status == UNAVAILABLE_STATUS and not is_bot_wall(result):
             if not retries_left:

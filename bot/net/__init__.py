@@ -6,7 +6,7 @@
 - :mod:`bot.net.decode`: Content-Encoding decoding under a size cap.
 """
 
-from bot.net.client import HttpClient, fetch_error_from_exception, host_key
+from bot.net.client import HttpClient, fetch_error_from_exception, host_key, origin_key
 from bot.net.policy import AddressPolicy, BlockedAddressError
 from bot.net.resolver import PolicyResolver, StaticResolver
 
@@ -18,4 +18,5 @@ __all__ = [
     "StaticResolver",
     "fetch_error_from_exception",
     "host_key",
+    "origin_key",
 ]

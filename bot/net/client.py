@@ -6,7 +6,7 @@ handed to the transport (httpx's transport API, ``handle_async_request``) and an
 ``httpx.Response`` objects; ``httpx.AsyncClient`` is left out because everything it adds on top of the
 transport (redirects, auth, a client-wide cookie jar) is done here or not wanted, and it cost about a
 fifth of the CPU of a link check (docs/benchmarks.md). Sharing one client means one connection pool and
-one set of per-host limits and 429 pauses across all concurrent users and jobs.
+one set of per-host limits and per-origin 429 pauses across all concurrent users and jobs.
 
 What it adds on top of httpx:
 
@@ -17,7 +17,8 @@ What it adds on top of httpx:
 - per-phase timeouts plus a total deadline per request (httpx has none), so a slow drip cannot hold a
   check for ever;
 - body decoding under a cap (:mod:`bot.net.decode`): a gzip bomb costs at most the cap in memory;
-- a global and a per-host concurrency limit, and per-host pauses (429 Retry-After) for everyone.
+- a global and a per-host concurrency limit, and per-origin pauses (429 Retry-After) for everyone;
+  requests queued behind a pause wait holding no slot and wake once, when it ends.
 
 Network problems are never raised: :meth:`HttpClient.request` returns a :class:`FetchResult` whose
 ``error`` says what went wrong (:class:`FetchErrorKind`).
@@ -26,9 +27,12 @@ Network problems are never raised: :meth:`HttpClient.request` returns a :class:`
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import errno
 import functools
+import heapq
+import itertools
 import logging
 import os
 import socket
@@ -71,12 +75,17 @@ RAW_SLACK_BYTES = 64 * 1024
 # browsers accept far more. These stay small enough to bound memory per response.
 MAX_HEADER_LINE_BYTES = 16 * 1024
 MAX_HEADER_FIELD_BYTES = 64 * 1024
+# The port an origin has when its URL leaves the port out (RFC 9110 sections 4.2.1 and 4.2.2).
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def host_key(url: str) -> str:
-    """The key per-host limits and pauses use: the URL's host, lower-case ASCII, no port, no final dot.
+    """The key the per-host concurrency limit uses: the URL's host, lower-case ASCII, no port, no final
+    dot.
 
-    Every port of a machine shares the key (politeness is owed to the machine). ``""`` for a URL
+    Every port and scheme of a machine shares the key: the limit bounds the load we put on a server, and
+    ``http://`` and ``https://`` of a site (or two ports of one host) are almost always the same
+    machines, so a per-origin limit would let a page that links both double the load. ``""`` for a URL
     without a host.
     """
     try:
@@ -85,20 +94,60 @@ def host_key(url: str) -> str:
         return ""
 
 
+def origin_key(url: str) -> str:
+    """The key 429 pauses use: the URL's origin (scheme, host, port; RFC 6454 section 4) as
+    ``scheme://host:port``, the port always written (80/443 when the URL leaves it out), host as in
+    :func:`host_key` (IPv6 in brackets). ``""`` for a URL without a scheme or host.
+
+    A 429 (RFC 6585 section 4) is an answer from the server behind one origin: another port or scheme of
+    the same host may well be another service, which asked for nothing, so it is not paused.
+    """
+    keys = _keys_of(url)
+    return "" if keys is None else keys[0]
+
+
+def _keys_of(url: str) -> tuple[str, str] | None:
+    """``(origin_key, host_key)`` of ``url``, or None when it has no scheme or host."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, ValueError, TypeError):
+        return None
+    if not parsed.scheme or not parsed.raw_host:
+        return None
+    host = _host_of(parsed)
+    return _origin_of(parsed, host), host
+
+
 def _host_of(url: httpx.URL) -> str:
     return url.raw_host.decode("ascii", errors="replace").rstrip(".").lower()
 
 
-def _normal_host(host: str) -> str:
-    if "://" in host:
-        return host_key(host)
-    return host.strip().rstrip(".").lower()
+def _origin_of(url: httpx.URL, host: str) -> str:
+    port = url.port or DEFAULT_PORTS.get(url.scheme, 0)
+    return f"{url.scheme}://[{host}]:{port}" if ":" in host else f"{url.scheme}://{host}:{port}"
 
 
-@dataclass
-class _HostGate:
-    semaphore: asyncio.Semaphore
-    users: int = 0
+@dataclass(eq=False)
+class _Host:
+    """One host's share of the per-host limit: ``free`` slots, and its origins that have state."""
+
+    key: str
+    free: int
+    origins: dict[str, _Origin] = field(default_factory=dict)
+
+
+@dataclass(eq=False)
+class _Origin:
+    """One origin's pause and its queue of parked requests (oldest first, each with its ticket; the
+    future's result says whether the request was let go as the probe)."""
+
+    key: str
+    host: _Host
+    paused_until: float = 0.0  # on the client's clock; in the past when not paused
+    waiters: collections.deque[tuple[int, asyncio.Future[bool]]] = field(default_factory=collections.deque)
+    timer: asyncio.Task[None] | None = None  # the one task that sleeps until the pause ends
+    probe_next: bool = False  # a pause just ended: the next request let go is the probe
+    probing: bool = False  # the probe is out: the others wait for its answer
 
 
 @dataclass
@@ -142,9 +191,15 @@ class HttpClient:
         self._resolver = PolicyResolver(self.policy, resolver)
         self._clock = clock
         self._sleep = sleep
-        self._global = asyncio.Semaphore(settings.limits.concurrency)
-        self._hosts: dict[str, _HostGate] = {}
-        self._paused_until: dict[str, float] = {}
+        # The global and per-host limits and the 429 pauses (see _slot): free global slots, hosts with
+        # requests in flight or state, origins with parked requests or a pause, and a heap of
+        # (oldest parked ticket, origin key) entries for _dispatch (stale entries are skipped there).
+        self._free = settings.limits.concurrency
+        self._per_host = settings.limits.per_host_concurrency
+        self._hosts: dict[str, _Host] = {}
+        self._origins: dict[str, _Origin] = {}
+        self._ready: list[tuple[int, str]] = []
+        self._tickets = itertools.count()
         self._transport: AiohttpTransport | None = None
         self._closed = False
         timeout = settings.timeout
@@ -172,8 +227,18 @@ class HttpClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the connection pool and the resolver. Later requests raise RuntimeError."""
+        """Close the connection pool and the resolver. Later requests, and requests still waiting for a
+        slot or the end of a pause, raise RuntimeError."""
         self._closed = True
+        for origin in list(self._origins.values()):
+            if origin.timer is not None:
+                origin.timer.cancel()
+            while origin.waiters:
+                _, future = origin.waiters.popleft()
+                if not future.done():
+                    future.set_exception(RuntimeError("HttpClient is closed"))
+        self._origins.clear()
+        self._ready.clear()
         if self._transport is not None:
             await self._transport.aclose()  # closes its aiohttp session and connection pool
             self._transport = None
@@ -204,57 +269,241 @@ class HttpClient:
         return self._transport
 
     # -- politeness ---------------------------------------------------------------------------------
-    def pause_host(self, host: str, seconds: float) -> None:
-        """Hold every later request to ``host`` (a host name or a URL) for ``seconds`` from now.
+    def pause_origin(self, url: str, seconds: float) -> None:
+        """Hold every later request to ``url``'s origin (:func:`origin_key`: scheme, host, port) for
+        ``seconds`` from now.
 
         Used for 429 Retry-After (RFC 9110 section 10.2.3, RFC 6585 section 4): the pause applies to
-        every check sharing this client. A longer pause already in force is kept.
+        every check sharing this client, and to that origin only (another port or scheme of the same host
+        keeps going). A shorter pause never shortens the one in force; a longer one extends it, also for
+        requests already waiting. Requests already on the wire are not recalled. Requests queued for the
+        origin wait without a slot and are woken once, when the pause is over and a slot is theirs. When
+        a pause ends, one of them goes first, as a probe; the others follow once it has been answered
+        without a new pause, so a server still limiting costs one more 429, not one per queued request.
+        ``url`` without a scheme or host is ignored.
         """
-        key = _normal_host(host)
-        if not key or seconds <= 0:
+        keys = _keys_of(url)
+        if keys is None or seconds <= 0:
             return
-        until = self._clock() + seconds
-        self._paused_until[key] = max(until, self._paused_until.get(key, until))
+        origin = self._origin_state(*keys)
+        origin.paused_until = max(origin.paused_until, self._clock() + seconds)
+        if origin.waiters:
+            self._start_timer(origin)
 
-    def paused_for(self, host: str) -> float:
-        """Seconds left on ``host``'s pause (0.0 when it is not paused)."""
-        if not self._paused_until:
+    def paused_for(self, url: str) -> float:
+        """Seconds left on the pause of ``url``'s origin (0.0 when it is not paused)."""
+        if not self._origins:
             return 0.0
-        key = _normal_host(host)
-        until = self._paused_until.get(key)
-        if until is None:
+        origin = self._origins.get(origin_key(url))
+        if origin is None:
             return 0.0
-        left = until - self._clock()
+        left = origin.paused_until - self._clock()
         if left <= 0:
-            del self._paused_until[key]
+            self._forget(origin)
             return 0.0
         return left
 
     @contextlib.asynccontextmanager
-    async def _slot(self, host: str) -> AsyncIterator[None]:
-        """Wait out any pause, then hold one per-host and one global slot (per-host first, so a
-        request queued behind a busy host never sits on a global slot)."""
+    async def _slot(self, origin: str, host: str) -> AsyncIterator[None]:
+        """Hold one per-host and one global slot for a request to ``origin`` on ``host``.
+
+        A request that cannot go at once (its origin paused, its host's or the global limit reached)
+        parks in its origin's queue holding no slot, and is woken once, already holding both slots, when
+        its turn comes: oldest parked request first among those whose origin is not paused and whose
+        host has a free slot. So a pause never makes queued requests take slots to find out, a busy or
+        paused host never holds a global slot another host could use, and one origin's pause never
+        delays another origin. After a pause the origin's first request is a probe (see
+        :meth:`pause_origin`).
+        """
         gate = self._hosts.get(host)
         if gate is None:
-            gate = self._hosts[host] = _HostGate(asyncio.Semaphore(self.settings.limits.per_host_concurrency))
-        gate.users += 1
+            gate = self._hosts[host] = _Host(host, self._per_host)
+        state = self._origins.get(origin) if self._origins else None
+        probe = False
+        if (
+            gate.free > 0
+            and self._free > 0
+            and (
+                state is None
+                or (not state.waiters and not state.probing and state.paused_until <= self._clock())
+            )
+        ):
+            gate.free -= 1
+            self._free -= 1
+        else:
+            probe = await self._park(state or self._origin_state(origin, host))
         try:
-            while True:
-                while (left := self.paused_for(host)) > 0:
-                    await self._sleep(left)
-                await gate.semaphore.acquire()
-                if self.paused_for(host) <= 0:
-                    break
-                gate.semaphore.release()  # paused while we queued: wait again without the slot
-            try:
-                async with self._global:
-                    yield
-            finally:
-                gate.semaphore.release()
+            yield
         finally:
-            gate.users -= 1
-            if gate.users == 0:
-                del self._hosts[host]
+            self._release(gate, origin if probe else None)
+
+    async def _park(self, origin: _Origin) -> bool:
+        """Wait in ``origin``'s queue until :meth:`_dispatch` hands over both slots; True when this
+        request goes as the probe after a pause. Raises RuntimeError when the client is closed
+        meanwhile; cancelled, it holds nothing afterwards."""
+        ticket = next(self._tickets)
+        again = False
+        while True:
+            future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+            if again:
+                origin.waiters.appendleft((ticket, future))  # it was the oldest: it stays first in line
+            else:
+                origin.waiters.append((ticket, future))
+            if origin.waiters[0][0] == ticket:
+                heapq.heappush(self._ready, (ticket, origin.key))
+            if origin.paused_until > self._clock():
+                self._start_timer(origin)
+            elif not again:
+                self._dispatch()
+            try:
+                await future
+            except asyncio.CancelledError:
+                if future.cancelled():
+                    self._leave(origin, ticket, future)  # never woken: it took nothing
+                elif future.exception() is None:  # woken with both slots, cancelled before it ran
+                    self._release(origin.host, origin.key if future.result() else None)
+                raise
+            probe = future.result()
+            # Woken with both slots. A request that got a 429 frees its slot before its checker pauses
+            # the origin, so the request woken by that release may find the origin paused by now: it
+            # hands the slots back and waits, first in line, instead of sending into the pause.
+            current = self._origins.get(origin.key)
+            if current is None or current.paused_until <= self._clock():
+                return probe
+            self._release(current.host, origin.key if probe else None)
+            origin = current
+            again = True
+
+    def _dispatch(self) -> None:
+        """Hand free slots to parked requests, oldest ticket first, skipping paused origins (their
+        timer brings them back) and full hosts (a slot freed on that host brings them back)."""
+        ready = self._ready
+        now: float | None = None
+        while self._free > 0 and ready:
+            ticket, key = heapq.heappop(ready)
+            origin = self._origins.get(key)
+            if origin is None:
+                continue
+            waiters = origin.waiters
+            dropped = False
+            while waiters and waiters[0][1].done():  # cancelled; its task has not run _leave yet
+                waiters.popleft()
+                dropped = True
+            if not waiters:
+                self._forget(origin)
+                continue
+            if waiters[0][0] != ticket:  # a stale entry: the current head has (or now gets) its own
+                if dropped:
+                    heapq.heappush(ready, (waiters[0][0], key))
+                continue
+            if now is None:
+                now = self._clock()
+            if origin.paused_until > now:
+                self._start_timer(origin)
+                continue
+            if origin.probing:  # the probe's answer brings it back (_probe_done)
+                continue
+            gate = origin.host
+            if gate.free <= 0:
+                continue
+            _, future = waiters.popleft()
+            gate.free -= 1
+            self._free -= 1
+            if origin.probe_next:
+                origin.probe_next = False
+                origin.probing = True
+                future.set_result(True)
+                continue
+            future.set_result(False)
+            if waiters:
+                heapq.heappush(ready, (waiters[0][0], key))
+            else:
+                self._forget(origin)
+
+    def _release(self, gate: _Host, probe_of: str | None = None) -> None:
+        """Give back one slot on ``gate`` and the global one; ``probe_of``: the origin whose probe
+        this request was."""
+        gate.free += 1
+        self._free += 1
+        if probe_of is not None:
+            # Judged on the next turn of the loop: the probe's caller sees the answer first, and pauses
+            # the origin again (a 429) before the requests waiting on the probe could be let go.
+            asyncio.get_running_loop().call_soon(self._probe_done, probe_of)
+        for origin in gate.origins.values():  # those a full host held back may go now
+            if origin.waiters:
+                heapq.heappush(self._ready, (origin.waiters[0][0], origin.key))
+        if self._ready:
+            self._dispatch()
+        if gate.free >= self._per_host and not gate.origins:
+            self._hosts.pop(gate.key, None)
+
+    def _probe_done(self, key: str) -> None:
+        """The probe after ``key``'s pause was answered: let the others go, unless paused again."""
+        origin = self._origins.get(key)
+        if origin is None:
+            return
+        origin.probing = False
+        if origin.waiters:
+            if origin.paused_until > self._clock():
+                self._start_timer(origin)  # the probe was refused: its end makes a new probe
+            else:
+                heapq.heappush(self._ready, (origin.waiters[0][0], key))
+                self._dispatch()
+        self._forget(origin)
+
+    def _leave(self, origin: _Origin, ticket: int, future: asyncio.Future[bool]) -> None:
+        """Take a cancelled request out of its origin's queue."""
+        waiters = origin.waiters
+        was_head = bool(waiters) and waiters[0][0] == ticket
+        with contextlib.suppress(ValueError):  # _dispatch may have dropped it already
+            waiters.remove((ticket, future))
+        if was_head and waiters:
+            heapq.heappush(self._ready, (waiters[0][0], origin.key))
+            self._dispatch()
+        self._forget(origin)
+
+    def _origin_state(self, key: str, host: str) -> _Origin:
+        origin = self._origins.get(key)
+        if origin is None:
+            gate = self._hosts.get(host)
+            if gate is None:
+                gate = self._hosts[host] = _Host(host, self._per_host)
+            origin = self._origins[key] = gate.origins[key] = _Origin(key, gate)
+        return origin
+
+    def _forget(self, origin: _Origin) -> None:
+        """Drop an origin's state once nothing is parked on it, no timer runs, no probe is out and no
+        pause is in force."""
+        if (
+            origin.waiters
+            or origin.timer is not None
+            or origin.probing
+            or origin.paused_until > self._clock()
+        ):
+            return
+        self._origins.pop(origin.key, None)
+        gate = origin.host
+        gate.origins.pop(origin.key, None)
+        if gate.free >= self._per_host and not gate.origins:
+            self._hosts.pop(gate.key, None)
+
+    def _start_timer(self, origin: _Origin) -> None:
+        if origin.timer is None and not self._closed:
+            origin.timer = asyncio.get_running_loop().create_task(self._end_pause(origin))
+
+    async def _end_pause(self, origin: _Origin) -> None:
+        """The one task that sleeps while ``origin`` is paused (again if the pause was extended), then
+        lets its oldest parked request go as the probe."""
+        try:
+            while (left := origin.paused_until - self._clock()) > 0:
+                await self._sleep(left)
+        finally:
+            origin.timer = None
+        if origin.waiters:
+            origin.probe_next = True
+            heapq.heappush(self._ready, (origin.waiters[0][0], origin.key))
+            self._dispatch()
+        self._forget(origin)
 
     # -- requests -----------------------------------------------------------------------------------
     async def request(
@@ -322,7 +571,8 @@ class HttpClient:
             state = _HopState()
             want_body = read_body and method != "HEAD"
             loop = asyncio.get_running_loop()
-            async with self._slot(_host_of(target)):
+            host = _host_of(target)
+            async with self._slot(_origin_of(target, host), host):
                 began = loop.time()
                 try:
                     async with asyncio.timeout(budget) as deadline:
