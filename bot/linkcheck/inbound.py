@@ -37,6 +37,7 @@ from bot.models import (
     FetchResult,
     InboundResult,
     InboundVerdict,
+    LinkCheck,
     Placement,
     Verdict,
 )
@@ -45,7 +46,6 @@ from bot.urls import (
     hostname,
     link_key,
     registrable_domain,
-    same_site,
     scheme_of,
     strip_fragment,
 )
@@ -171,6 +171,17 @@ class BacklinkVerifier:
         for index, backlink in enumerate(items):
             by_source[strip_fragment(backlink.source_url)].append(index)
         results: list[InboundResult | None] = [None] * len(items)
+        probes = _Probes(self._checker)
+        keys_of: dict[str, set[str]] = {}  # target URL -> its key and the aliases': a few targets, many links
+
+        def target_keys(target_url: str) -> set[str]:
+            keys = keys_of.get(target_url)
+            if keys is None:
+                keys = {link_key(target_url)}
+                for key in list(keys):
+                    keys |= (aliases or {}).get(key, set())
+                keys_of[target_url] = keys
+            return keys
 
         async def verify_source(source_url: str, indexes: list[int]) -> None:
             page_result = await self._fetcher.fetch(source_url)
@@ -182,11 +193,14 @@ class BacklinkVerifier:
             index_of_page = _PageIndex(page, page_result.final_url) if page is not None else None
             for done, index in enumerate(indexes, start=1):
                 backlink = items[index]
-                target_keys = {link_key(backlink.target_url)}
-                for key in list(target_keys):
-                    target_keys |= (aliases or {}).get(key, set())
                 result = await self._evaluate(
-                    backlink, target_keys, page_result, page, index_of_page, robots_allowed
+                    backlink,
+                    target_keys(backlink.target_url),
+                    page_result,
+                    page,
+                    index_of_page,
+                    robots_allowed,
+                    probes,
                 )
                 results[index] = result
                 if on_done is not None:
@@ -205,6 +219,7 @@ class BacklinkVerifier:
         page: ExtractedPage | None,
         index: _PageIndex | None,
         robots_allowed: bool | None,
+        probes: _Probes,
     ) -> InboundResult:
         def outcome(verdict: InboundVerdict, reason: str, match: _Match | None = None) -> InboundResult:
             return InboundResult(
@@ -240,7 +255,7 @@ class BacklinkVerifier:
         if page is None or index is None:
             return outcome(InboundVerdict.UNKNOWN, "body_too_large" if result.truncated else "not_html")
 
-        match = await self._find_link(index, target_keys, backlink.target_url)
+        match = await self._find_link(index, target_keys, backlink.target_url, probes)
         if match is None:
             if not page.complete:  # the link may be in the part that was not parsed
                 return outcome(InboundVerdict.UNKNOWN, "page_incomplete")
@@ -253,7 +268,9 @@ class BacklinkVerifier:
             return outcome(InboundVerdict.LOST, "robots_blocked", match)
         return outcome(InboundVerdict.LIVE, "via_redirect" if match.via_redirect else "link_present", match)
 
-    async def _find_link(self, index: _PageIndex, target_keys: set[str], target_url: str) -> _Match | None:
+    async def _find_link(
+        self, index: _PageIndex, target_keys: set[str], target_url: str, probes: _Probes
+    ) -> _Match | None:
         """The target's link on the page: a link to one of ``target_keys``, else a link to the target's
         site that redirects there (the first :data:`MAX_REDIRECT_CANDIDATES` distinct such URLs on the
         page are probed, once per page and site)."""
@@ -267,18 +284,32 @@ class BacklinkVerifier:
             return None
         probed = index.probed.get(site)
         if probed is None:
-            probed = index.probed[site] = await self._probe(list(candidates)[:MAX_REDIRECT_CANDIDATES])
+            probed = index.probed[site] = await probes.redirects(list(candidates)[:MAX_REDIRECT_CANDIDATES])
         redirected = [candidates[url] for url, final_key in probed if final_key in target_keys]
         if redirected:
             return _Match(min(redirected)[1], via_redirect=True)
         return None
 
-    async def _probe(self, urls: list[str]) -> list[tuple[str, str]]:
-        """Check ``urls``; ``(url, key of its final URL)`` for each that redirects somewhere parsable."""
-        checks = await self._checker.check_many(urls)
+
+class _Probes:
+    """The redirect probes of one verification: each URL is checked at most once however many pages link
+    to it (pages of one partner often share their links to our site), concurrent askers share the check.
+    """
+
+    def __init__(self, checker: LinkChecker) -> None:
+        self._checker = checker
+        self._checks: dict[str, asyncio.Future[dict[str, LinkCheck]]] = {}
+
+    async def redirects(self, urls: list[str]) -> list[tuple[str, str]]:
+        """``(url, key of its final URL)`` for each of ``urls`` that redirects somewhere parsable."""
+        todo = [url for url in urls if url not in self._checks]
+        if todo:
+            batch = asyncio.ensure_future(self._checker.check_many(todo))
+            for url in todo:
+                self._checks[url] = batch
         redirects = []
         for url in urls:
-            check = checks[url]
+            check = (await self._checks[url])[url]
             if not check.redirects or check.final_url is None:
                 continue
             try:
@@ -302,11 +333,17 @@ def best_occurrence(links: list[ExtractedLink]) -> ExtractedLink:
 
 
 def count_external_links(page: ExtractedPage, page_url: str) -> int:
-    """Distinct external http(s) link targets on a page (another registrable domain than the page)."""
+    """Distinct external http(s) link targets on a page (another registrable domain than the page).
+
+    A link is internal when :func:`bot.urls.same_site` says so; the page's own domain is looked up once.
+    """
+    page_host = hostname(page_url)
+    page_site = registrable_domain(page_host)
     targets = set()
     for link in page.links:
         if link.url is None or scheme_of(link.url) not in FETCHABLE_SCHEMES:
             continue
-        if not same_site(link.url, page_url):
+        host = hostname(link.url)
+        if not (host and registrable_domain(host) == page_site):
             targets.add(strip_fragment(link.url))
     return len(targets)
