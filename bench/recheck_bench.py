@@ -4,6 +4,7 @@
     python bench/recheck_bench.py --backlinks 100000     # 100,000 (500 per page)
     python bench/recheck_bench.py --part cli             # only `linkpact recheck` as a child process
     python bench/recheck_bench.py --part loop            # only the in-process run with a loop-lag probe
+    python bench/recheck_bench.py --part cli --cli-runs 1   # only the first recheck (a slow "before")
 
 The pages are served by a child process of this script (``--serve``: aiohttp servers on 127.0.0.2 ...
 127.0.0.5, and our site on 127.0.0.1, ephemeral ports), so the servers' CPU never counts as the
@@ -225,7 +226,7 @@ def run_cli(args: argparse.Namespace, farm: Farm) -> list[dict[str, Any]]:
         folder = Path(tmp)
         db = folder / "linkpact.json"
         backlinks = asyncio.run(build_db(db, farm, pages=args.pages, per_page=args.per_page))
-        for run in ("first (every link new)", "second (steady state)"):
+        for run in ("first (every link new)", "second (steady state)")[: args.cli_runs]:
             before = farm.stats()
             measured = run_measured(
                 [sys.executable, "-m", "bot.cli", "recheck", "--json"],
@@ -306,6 +307,7 @@ def main() -> int:
     parser.add_argument("--pages", type=int, default=DEFAULT_PAGES, help="source pages they are spread over")
     parser.add_argument("--hosts", type=int, default=DEFAULT_HOSTS, help="loopback hosts serving the pages")
     parser.add_argument("--part", choices=["cli", "loop", "all"], default="all")
+    parser.add_argument("--cli-runs", type=int, choices=[1, 2], default=2, help="1: only the first recheck")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--per-page", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
