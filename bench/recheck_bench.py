@@ -22,7 +22,9 @@ finds every link ``new`` (a change log entry for each), the second is the steady
 costs. For each: wall time, CPU time (user + system, ``os.wait4``), CPU per backlink, peak RSS, and the
 requests the servers answered. Part ``loop`` runs ``Engine.recheck`` in this process on the same kind of
 database with :class:`bot.loopwatch.LoopLagProbe` on the loop, and reports the worst and 99th
-percentile loop lag (how long Slack acknowledgements would wait) plus the CPU of the verification alone.
+percentile loop lag (how long Slack acknowledgements would wait), the longest stretch of CPU the loop's
+thread spent between two 10 ms ticks (the loop lag without other processes' share of the machine), and
+the CPU of the verification alone.
 
 Figures go to docs/benchmarks.md, "Rechecking 10,000 and 100,000 backlinks". Not a test: it takes
 from seconds to minutes.
@@ -32,12 +34,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import gc
 import json
 import os
 import random
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections import Counter
@@ -261,6 +266,48 @@ def run_cli(args: argparse.Namespace, farm: Farm) -> list[dict[str, Any]]:
 # -- part 2: in-process, with the loop watched --------------------------------------------------------
 
 
+class SliceWatch:
+    """How much CPU the event loop's own thread spends between two wake-ups of a 10 ms ticker: the
+    longest is an upper bound of the longest synchronous slice, in CPU time, which unlike the loop lag
+    does not grow when other processes (or a GC in another thread) take the CPU from this one."""
+
+    def __init__(self) -> None:
+        self.cpu_s: list[float] = []
+        self.gc_s: list[float] = []  # garbage collections run on the loop's thread
+        self._gc_started = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> SliceWatch:
+        gc.callbacks.append(self._gc)
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        gc.callbacks.remove(self._gc)
+
+    def _gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+        elif threading.current_thread() is threading.main_thread():
+            self.gc_s.append(time.perf_counter() - self._gc_started)
+
+    async def _run(self) -> None:
+        while True:
+            before = time.thread_time()
+            await asyncio.sleep(0.01)
+            self.cpu_s.append(time.thread_time() - before)
+
+    def max_ms(self) -> float:
+        return round(max(self.cpu_s, default=0.0) * 1000, 1)
+
+    def max_gc_ms(self) -> float:
+        return round(max(self.gc_s, default=0.0) * 1000, 1)
+
+
 async def run_loop(args: argparse.Namespace, farm: Farm) -> dict[str, Any]:
     from bot.config import Settings
     from bot.engine import Engine
@@ -274,12 +321,12 @@ async def run_loop(args: argparse.Namespace, farm: Farm) -> dict[str, Any]:
             tracked = await engine.backlinks.tracked()
             # The verification alone (fetch, extract, match), as one recheck runs it.
             cpu, wall = time.process_time(), time.perf_counter()
-            async with LoopLagProbe() as verify_probe:
+            async with LoopLagProbe() as verify_probe, SliceWatch() as verify_slices:
                 await engine._verifier.verify(tracked)
             verify_cpu, verify_wall = time.process_time() - cpu, time.perf_counter() - wall
             # The whole recheck (verify, record, snapshot, prune rules).
             cpu, wall = time.process_time(), time.perf_counter()
-            async with LoopLagProbe() as probe:
+            async with LoopLagProbe() as probe, SliceWatch() as slices:
                 summary, _ = await engine.recheck(by="bench")
             recheck_cpu, recheck_wall = time.process_time() - cpu, time.perf_counter() - wall
         finally:
@@ -290,11 +337,15 @@ async def run_loop(args: argparse.Namespace, farm: Farm) -> dict[str, Any]:
         "verify_cpu_ms_per_backlink": round(verify_cpu * 1000 / backlinks, 3),
         "verify_wall_s": round(verify_wall, 2),
         "verify_max_loop_lag_ms": round(verify_lag.max_s * 1000, 1),
+        "verify_max_slice_cpu_ms": verify_slices.max_ms(),
+        "verify_max_gc_ms": verify_slices.max_gc_ms(),
         "recheck_cpu_s": round(recheck_cpu, 2),
         "recheck_cpu_ms_per_backlink": round(recheck_cpu * 1000 / backlinks, 3),
         "recheck_wall_s": round(recheck_wall, 2),
         "recheck_max_loop_lag_ms": round(lag.max_s * 1000, 1),
         "recheck_p99_loop_lag_ms": round(lag.p99_s * 1000, 1),
+        "recheck_max_slice_cpu_ms": slices.max_ms(),
+        "recheck_max_gc_ms": slices.max_gc_ms(),
         "verdicts": summary.verdicts,
     }
 
