@@ -125,6 +125,16 @@ class _PageIndex:
                 if best is None or rank < best[0]:
                     urls[fetch_url] = (rank, link)
 
+    def probe_site(self, target_keys: set[str], target_url: str) -> str | None:
+        """The target's site when finding its link needs a probe of the page's links to that site not
+        made yet (no direct link, but links to the site); else None."""
+        if any(key in self.best_by_key for key in target_keys):
+            return None
+        site = _site(target_url)
+        if not site or site not in self.by_site or site in self.probed:
+            return None
+        return site
+
     def direct(self, target_keys: set[str]) -> ExtractedLink | None:
         """The most valuable occurrence whose key is one of ``target_keys``; None when there is none."""
         found = [self.best_by_key[key] for key in target_keys if key in self.best_by_key]
@@ -163,8 +173,12 @@ class BacklinkVerifier:
         ``aliases`` maps a target key to further keys that count as the same target (e.g. the final URL
         our target redirects to). ``on_done`` is called with each result when it is ready. Raises
         :class:`ValueError` when a backlink's target URL cannot be parsed (targets are validated when
-        tracked). The event loop gets a turn after every :data:`YIELD_EVERY_BACKLINKS` backlinks of a
-        page, so a page with thousands of backlinks never holds it for long.
+        tracked).
+
+        Pages are fetched concurrently, but their CPU work (parsing, indexing, matching) takes turns: one
+        page's slice of at most :data:`YIELD_EVERY_BACKLINKS` backlinks at a time, the event loop free
+        between two slices. Otherwise every page whose answer arrived together would run its slice in
+        the same turn of the loop, and Slack would wait for all of them.
         """
         items = list(backlinks)
         by_source: dict[str, list[int]] = defaultdict(list)
@@ -183,35 +197,62 @@ class BacklinkVerifier:
                 keys_of[target_url] = keys
             return keys
 
+        # One page's CPU slice per turn of the loop (first come, first served). A slice keeps the turn until
+        # the loop has run once more (it sleeps before releasing), so pages woken in the same turn (e.g.
+        # all waiting for one probe) queue for later turns instead of each running a slice in this one.
+        cpu_turn = asyncio.Lock()
+
+        async def in_slices(indexes: list[int], work: Callable[[TrackedBacklink, int], None]) -> None:
+            """``work(backlink, index)`` for each index, in slices each run holding the CPU turn."""
+            for start in range(0, len(indexes), YIELD_EVERY_BACKLINKS):
+                async with cpu_turn:
+                    for index in indexes[start : start + YIELD_EVERY_BACKLINKS]:
+                        work(items[index], index)
+                    await asyncio.sleep(0)  # the turn ends with the loop's turn: see cpu_turn
+
         async def verify_source(source_url: str, indexes: list[int]) -> None:
             page_result = await self._fetcher.fetch(source_url)
-            page = await self._extractor.extract(page_result)
             robots_allowed = None
             readable = page_result.error is None or page_result.truncated
             if readable and page_result.status == 200:
                 robots_allowed = await self._robots.allowed(page_result.final_url)
-            index_of_page = _PageIndex(page, page_result.final_url) if page is not None else None
-            for done, index in enumerate(indexes, start=1):
-                backlink = items[index]
-                result = await self._evaluate(
+            async with cpu_turn:
+                page = await self._extractor.extract(page_result)
+                index_of_page = _PageIndex(page, page_result.final_url) if page is not None else None
+                await asyncio.sleep(0)
+            sites: set[str] = set()
+
+            def note_probe(backlink: TrackedBacklink, _: int) -> None:
+                assert index_of_page is not None
+                site = index_of_page.probe_site(target_keys(backlink.target_url), backlink.target_url)
+                if site is not None:
+                    sites.add(site)
+
+            def evaluate(backlink: TrackedBacklink, index: int) -> None:
+                result = self._evaluate(
                     backlink,
                     target_keys(backlink.target_url),
                     page_result,
                     page,
                     index_of_page,
                     robots_allowed,
-                    probes,
                 )
                 results[index] = result
                 if on_done is not None:
                     on_done(result)
-                if done % YIELD_EVERY_BACKLINKS == 0:
-                    await asyncio.sleep(0)  # a turn for the rest of the loop (Slack) between slices
+
+            if index_of_page is not None and _links_count(page_result):
+                # Missing targets are looked for behind redirects: probe first (network, no turn held).
+                await in_slices(indexes, note_probe)
+                for site in sorted(sites):
+                    candidates = list(index_of_page.by_site[site])[:MAX_REDIRECT_CANDIDATES]
+                    index_of_page.probed[site] = await probes.redirects(candidates)
+            await in_slices(indexes, evaluate)
 
         await asyncio.gather(*(verify_source(src, idx) for src, idx in by_source.items()))
         return [r for r in results if r is not None]
 
-    async def _evaluate(
+    def _evaluate(
         self,
         backlink: TrackedBacklink,
         target_keys: set[str],
@@ -219,7 +260,6 @@ class BacklinkVerifier:
         page: ExtractedPage | None,
         index: _PageIndex | None,
         robots_allowed: bool | None,
-        probes: _Probes,
     ) -> InboundResult:
         def outcome(verdict: InboundVerdict, reason: str, match: _Match | None = None) -> InboundResult:
             return InboundResult(
@@ -235,6 +275,8 @@ class BacklinkVerifier:
                 external_links=index.external_links if index is not None else None,
             )
 
+        if _links_count(result) and page is not None and index is not None:
+            return self._on_page(backlink, target_keys, result, page, index, robots_allowed, outcome)
         if result.error is not None and result.error.kind is FetchErrorKind.DNS_NOT_FOUND:
             # The name does not exist (NXDOMAIN): a definite answer, unlike a DNS server that failed.
             return outcome(InboundVerdict.LOST, "unreachable")
@@ -252,10 +294,20 @@ class BacklinkVerifier:
             if result.status >= 400:
                 return outcome(InboundVerdict.UNKNOWN, f"http_{result.status}")
             return outcome(InboundVerdict.UNKNOWN, f"status_{result.status}")
-        if page is None or index is None:
-            return outcome(InboundVerdict.UNKNOWN, "body_too_large" if result.truncated else "not_html")
+        return outcome(InboundVerdict.UNKNOWN, "body_too_large" if result.truncated else "not_html")
 
-        match = await self._find_link(index, target_keys, backlink.target_url, probes)
+    def _on_page(
+        self,
+        backlink: TrackedBacklink,
+        target_keys: set[str],
+        result: FetchResult,
+        page: ExtractedPage,
+        index: _PageIndex,
+        robots_allowed: bool | None,
+        outcome: Callable[..., InboundResult],
+    ) -> InboundResult:
+        """The verdict from a page read with status 200: whether the link is there and counts."""
+        match = self._find_link(index, target_keys, backlink.target_url)
         if match is None:
             if not page.complete:  # the link may be in the part that was not parsed
                 return outcome(InboundVerdict.UNKNOWN, "page_incomplete")
@@ -268,12 +320,10 @@ class BacklinkVerifier:
             return outcome(InboundVerdict.LOST, "robots_blocked", match)
         return outcome(InboundVerdict.LIVE, "via_redirect" if match.via_redirect else "link_present", match)
 
-    async def _find_link(
-        self, index: _PageIndex, target_keys: set[str], target_url: str, probes: _Probes
-    ) -> _Match | None:
+    def _find_link(self, index: _PageIndex, target_keys: set[str], target_url: str) -> _Match | None:
         """The target's link on the page: a link to one of ``target_keys``, else a link to the target's
-        site that redirects there (the first :data:`MAX_REDIRECT_CANDIDATES` distinct such URLs on the
-        page are probed, once per page and site)."""
+        site that redirects there (among the first :data:`MAX_REDIRECT_CANDIDATES` distinct such URLs on
+        the page, probed beforehand: ``index.probed``)."""
         direct = index.direct(target_keys)
         if direct is not None:
             return _Match(direct, via_redirect=False)
@@ -282,9 +332,7 @@ class BacklinkVerifier:
         candidates = index.by_site.get(site) if site else None
         if not candidates:
             return None
-        probed = index.probed.get(site)
-        if probed is None:
-            probed = index.probed[site] = await probes.redirects(list(candidates)[:MAX_REDIRECT_CANDIDATES])
+        probed = index.probed.get(site, [])
         redirected = [candidates[url] for url, final_key in probed if final_key in target_keys]
         if redirected:
             return _Match(min(redirected)[1], via_redirect=True)
@@ -317,6 +365,16 @@ class _Probes:
             except ValueError:
                 continue
         return redirects
+
+
+def _links_count(result: FetchResult) -> bool:
+    """Whether a fetch result gets as far as looking for the link: the page was read (in full, or cut at
+    the body cap) with status 200. Any other result has its verdict from the fetch alone."""
+    if result.error is not None and (
+        result.error.kind is FetchErrorKind.DNS_NOT_FOUND or not result.truncated
+    ):
+        return False
+    return result.status == 200
 
 
 def best_occurrence(links: list[ExtractedLink]) -> ExtractedLink:
