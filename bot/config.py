@@ -196,6 +196,9 @@ class Settings:
     monitor: MonitorSettings = field(default_factory=MonitorSettings)
     prune: PruneSettings = field(default_factory=PruneSettings)
     digest: DigestSettings = field(default_factory=DigestSettings)
+    #: Worker processes for CPU-heavy stages (``LINKPACT_CPU_WORKERS``, a count); ``None`` lets the command
+    #: choose: none for one-shot commands, one per core (at most 4) for ``linkpact serve``.
+    cpu_workers: int | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -242,6 +245,9 @@ class Settings:
             db_path=Path(env.get("LINKPACT_DB", DEFAULT_DB_PATH) or DEFAULT_DB_PATH),
             monitor=monitor,
             digest=digest_settings_from_env(env),
+            cpu_workers=_int(env, "LINKPACT_CPU_WORKERS", -1, minimum=0)
+            if env.get("LINKPACT_CPU_WORKERS")
+            else None,
         )
 
 
@@ -395,6 +401,11 @@ def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 1) -
         unit = unit.removesuffix("s") if minimum == 1 else unit  # "at least 1 day", "at least 0 days"
         raise ConfigError(f"{name}: must be at least {minimum}{f' {unit}' if unit else ''}, got {value}")
     return value
+
+
+def _optional_int(env: Mapping[str, str], name: str, *, minimum: int) -> int | None:
+    """``name`` as a whole number, or None when unset or empty (the default is decided elsewhere)."""
+    return _int(env, name, -1, minimum=minimum) if env.get(name) else None
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:

@@ -4,7 +4,9 @@ Slack must be acknowledged within 3 s of sending a request (Slack docs, "Handlin
 "respond within 3000 ms"), and an acknowledgement can only be sent when the loop gets to it. Every
 stretch of synchronous work on the loop (parsing, building a report, encoding a database write)
 delays every other coroutine by as long as it runs. :class:`LoopLagProbe` measures that delay: it asks
-the loop to wake it every ``interval_s`` and records how much later than asked it woke.
+the loop to wake it every ``interval_s`` and records how much later than asked it woke (``lag``), and
+how much CPU time the loop's thread spent in between (``busy``). On a loaded machine the lag also holds
+the time the operating system gave other processes; the busy time is the part our own code caused.
 """
 
 from __future__ import annotations
@@ -32,12 +34,14 @@ MAX_SAMPLES = 360_000
 
 @dataclass(frozen=True, slots=True)
 class LagSummary:
-    """What a probe saw: ``samples`` wake-ups; ``max_s``/``p99_s``/``median_s`` of their lateness."""
+    """What a probe saw: ``samples`` wake-ups; ``max_s``/``p99_s``/``median_s`` of their lateness
+    (seconds); ``max_busy_s``: the most CPU time the loop's thread spent between two wake-ups."""
 
     samples: int
     max_s: float
     p99_s: float
     median_s: float
+    max_busy_s: float = 0.0
 
 
 class LoopLagProbe:
@@ -55,6 +59,7 @@ class LoopLagProbe:
         self.warn_over_s = warn_over_s
         self._clock = clock
         self._lags: deque[float] = deque(maxlen=MAX_SAMPLES)
+        self._max_busy_s = 0.0
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> LoopLagProbe:
@@ -90,13 +95,16 @@ class LoopLagProbe:
             max_s=lags[-1],
             p99_s=lags[min(len(lags) - 1, int(len(lags) * 0.99))],
             median_s=lags[len(lags) // 2],
+            max_busy_s=self._max_busy_s,
         )
 
     async def _run(self) -> None:
         while True:
             asked = self._clock()
+            cpu = time.thread_time()  # the loop's own thread: what our code spent, not other processes
             await asyncio.sleep(self.interval_s)
             lag = max(0.0, self._clock() - asked - self.interval_s)
+            self._max_busy_s = max(self._max_busy_s, time.thread_time() - cpu)
             self._lags.append(lag)
             if self.warn_over_s is not None and lag > self.warn_over_s:
                 logger.warning("the event loop was blocked for %.2f s (Slack acknowledgements waited)", lag)

@@ -1,8 +1,19 @@
-"""URL rules shared by every stage: normal forms, fetchable forms and registrable domains.
+"""URL rules shared by every stage: parsing, comparison keys, fetchable forms and registrable domains.
 
-- :func:`link_key` is the form two URLs are compared in ("is this the same target?"): scheme and host
-  lower-cased, IDNs in punycode, default port dropped, fragment dropped, ``utm_*`` parameters dropped,
-  a trailing slash ignored. Used to check each unique URL once and to match backlinks to targets.
+- Parsing and resolving follow the WHATWG URL Standard (https://url.spec.whatwg.org/), through the
+  ``ada-url`` package (a binding of ada, a conformant parser), so an href means to us what it means to a
+  browser: :func:`resolve_url` is ``new URL(input, base).href``. The serialisation already makes equal
+  what a browser requests as equal: scheme and host lower-cased, IDNs in punycode (UTS #46), IPv4 hosts
+  in dotted decimal, default port dropped, raw Unicode and other unsafe characters in the path and query
+  percent-encoded as UTF-8, ``\\`` read as ``/``, ``.``/``..`` segments (also written ``%2e``) removed.
+- :func:`link_key` is the form two URLs are compared in ("is this the same target?"): the serialisation
+  above, then user name and password, fragment and ``utm_*`` parameters dropped, a trailing slash and a
+  final dot of the host ignored, and the query re-encoded one way (``+`` and ``%20`` alike). In the path,
+  percent-encodings are compared as RFC 3986 section 6.2.2 says they are equal: hex digits in upper
+  case, and encoded unreserved characters (letters, digits, ``-._~``) decoded. Used to check each
+  unique URL once and to match backlinks to targets.
+- :func:`parse_web_url` parses an http(s) URL once and returns its serialisation, key and host together
+  (memoised per string), for stages that need more than one of them.
 - :func:`registrable_domain` follows the Public Suffix List (https://publicsuffix.org/), ICANN and
   private sections, from the ``publicsuffixlist`` package, which ships the list (no download at run time).
 """
@@ -10,9 +21,12 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from functools import cache, lru_cache
-from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
+from typing import NamedTuple
+from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit
 
+import ada_url
 import idna
 from publicsuffixlist import PSLFILE, PublicSuffixList
 
@@ -20,6 +34,16 @@ FETCHABLE_SCHEMES = frozenset({"http", "https"})
 DEFAULT_PORTS = {"http": 80, "https": 443}
 # Campaign-tracking parameters that do not change what page a link points to.
 TRACKING_PARAM_PREFIX = "utm_"
+# Parsed http(s) URLs kept by parse_web_url: a page's links, its tracked backlinks and the stored keys
+# they are matched against repeat the same strings; 16,384 entries of a few hundred bytes each.
+PARSED_URL_CACHE_SIZE = 16_384
+# Which rules made the stored link keys: bump it when link_key changes, so stores recompute their keys
+# (bot/backlinks/registry.py). 2: the URL Standard's serialisation (ada-url) and RFC 3986 percent rules.
+LINK_KEY_VERSION = 2
+
+_PERCENT_RE = re.compile(r"%([0-9A-Fa-f]{2})")
+# RFC 3986 section 2.3: unreserved characters; their percent-encoded form means the same URI.
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
 
 @cache
@@ -82,37 +106,99 @@ def split_url(url: str) -> SplitResult:
     return parts
 
 
-def link_key(url: str) -> str:
-    """The comparison form of an http(s) URL; other URLs are returned with the fragment dropped.
+class WebUrl(NamedTuple):
+    """An http(s) URL parsed by the URL Standard (see :func:`parse_web_url`)."""
 
-    Raises ValueError when ``url`` cannot be parsed.
+    href: str  # the serialisation without the fragment: the URL a browser requests
+    key: str  # its link_key
+    host: str  # lower-case ASCII host (punycode), IPv6 literals without brackets, no final dot
+
+
+def resolve_url(url: str, base: str | None = None) -> str:
+    """``new URL(url, base).href`` of the WHATWG URL Standard (https://url.spec.whatwg.org/#concept-
+    url-parser), fragment kept: ``url`` resolved against ``base`` (an absolute URL) when given.
+
+    Any scheme (``mailto:x`` comes back as ``mailto:x``). Raises ValueError when the Standard says
+    failure: e.g. a relative ``url`` without a usable base, an invalid host or port, an http(s) URL
+    without a host.
     """
-    parts = split_url(url.strip())
-    scheme = parts.scheme.lower()
+    try:
+        if base is None:
+            return str(ada_url.parse_url(url, attributes=("href",))["href"])
+        return ada_url.join_url(base, url)
+    except ValueError:
+        raise ValueError(f"{url!r} is not a valid URL (WHATWG URL Standard)") from None
+
+
+@lru_cache(maxsize=PARSED_URL_CACHE_SIZE)
+def parse_web_url(url: str) -> WebUrl:
+    """Parse an absolute http(s) URL once: its serialisation (fragment dropped), :func:`link_key` and
+    host, by the URL Standard. Leading and trailing spaces are ignored.
+
+    Raises ValueError when ``url`` is not a valid URL or not http(s).
+    """
+    href = resolve_url(url.strip())
+    scheme, _, rest = href.partition("://")
     if scheme not in FETCHABLE_SCHEMES:
-        return strip_fragment(url.strip())
-    host = host_to_ascii(parts.hostname or "")
-    if ":" in host:  # IPv6 literal
-        host = f"[{host}]"
-    port = parts.port
-    netloc = host if port is None or port == DEFAULT_PORTS[scheme] else f"{host}:{port}"
-    path = parts.path or "/"
+        raise ValueError(f"{url!r} is not an http(s) URL")
+    href = href.split("#", 1)[0]
+    rest = rest.split("#", 1)[0]
+    # A serialised http(s) URL always has a path starting with "/", and "@" in a user name is encoded,
+    # so these splits are exact.
+    slash = rest.find("/")
+    authority, path_query = rest[:slash], rest[slash:]
+    host_port = authority.rpartition("@")[2]
+    if host_port.startswith("["):
+        end = host_port.index("]") + 1
+        host, port = host_port[:end], host_port[end:]
+        bare_host = host[1:-1]
+    else:
+        host, colon, port_digits = host_port.partition(":")
+        host = bare_host = host.rstrip(".")
+        port = colon + port_digits
+    path, _, query = path_query.partition("?")
     if len(path) > 1 and path.endswith("/"):
         path = path.rstrip("/") or "/"
-    query = ""
-    if parts.query:
+    if "%" in path:
+        path = _PERCENT_RE.sub(_normal_percent, path)
+    if query:
         pairs = [
             (k, v)
-            for k, v in parse_qsl(parts.query, keep_blank_values=True)
+            for k, v in parse_qsl(query, keep_blank_values=True)
             if not k.lower().startswith(TRACKING_PARAM_PREFIX)
         ]
         query = urlencode(pairs, doseq=True)
-    return urlunsplit((scheme, netloc, path, query, ""))
+    key = f"{scheme}://{host}{port}{path}?{query}" if query else f"{scheme}://{host}{port}{path}"
+    return WebUrl(href=href, key=key, host=bare_host)
+
+
+def _normal_percent(match: re.Match[str]) -> str:
+    """RFC 3986 section 6.2.2.1-2: ``%7e`` -> ``~``, ``%c3`` -> ``%C3``."""
+    char = chr(int(match.group(1), 16))
+    return char if char in _UNRESERVED else match.group(0).upper()
+
+
+def link_key(url: str) -> str:
+    """The comparison form of an http(s) URL (see the module docstring); other URLs are returned with
+    the fragment dropped.
+
+    ``https://Bücher.example:443/caf%c3%a9/./x/#top`` and ``https://xn--bcher-kva.example/café/x`` have
+    one key, ``https://xn--bcher-kva.example/caf%C3%A9/x``. Raises ValueError when ``url`` cannot be
+    parsed (for http(s) URLs: by the WHATWG URL Standard).
+    """
+    stripped = url.strip()
+    if scheme_of(stripped) in FETCHABLE_SCHEMES:
+        return parse_web_url(stripped).key
+    split_url(stripped)  # raises ValueError for a bad port or bracket syntax
+    return strip_fragment(stripped)
 
 
 def hostname(url: str) -> str:
-    """The lower-case ASCII host of ``url`` (``""`` when it has none or cannot be parsed)."""
+    """The lower-case ASCII host of ``url`` (``""`` when it has none or cannot be parsed); for http(s)
+    URLs the host the URL Standard finds (the one a browser connects to)."""
     try:
+        if scheme_of(url.strip()) in FETCHABLE_SCHEMES:
+            return parse_web_url(url).host
         return host_to_ascii(urlsplit(url).hostname or "")
     except ValueError:
         return ""

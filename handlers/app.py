@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
@@ -32,6 +33,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import ConfigError, Settings, SlackSettings, slack_settings_from_env
+from bot.offload import default_workers
 from handlers import actions, commands, events, shortcuts, views
 from handlers.services import LinkEngine, Services, services_middleware
 
@@ -126,11 +128,15 @@ async def _serve(settings: Settings, slack: SlackSettings, *, host: str, port: i
     from bot.store import StorageError
     from handlers.scheduler import MonitoringScheduler
 
+    if settings.cpu_workers is None:
+        # A server answers Slack while it checks: large pages are parsed in worker processes.
+        settings = dataclasses.replace(settings, cpu_workers=default_workers())
     try:
         engine = Engine.create(settings)
     except StorageError as exc:
         print(f"linkpact serve: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    await engine.offload.warm_up("bot.linkcheck.pipeline")
     services = Services.create(engine, slack)
     app = build_app(engine, slack, services=services)
     stop = _stop_event()

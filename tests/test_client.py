@@ -197,6 +197,28 @@ async def test_relative_locations_resolve_against_the_current_url(
     ]
 
 
+async def test_urls_and_locations_are_requested_as_a_browser_requests_them(site: LocalSite) -> None:
+    # WHATWG URL Standard (and Fetch, for Location): the IDN host is looked up and sent in punycode, a
+    # raw Unicode path is percent-encoded as UTF-8, "%2e" segments are dot segments, "\\" is "/".
+    raw_paths: list[str] = []
+
+    async def record(request: web.Request) -> web.StreamResponse:
+        raw_paths.append(request.raw_path)
+        return web.Response(text="ok", content_type="text/html")
+
+    site.redirect("/start", "\\x\\%2e%2E\\caf\u00e9", status=302)
+    site.route("/café", record)
+    site.route("/b\u00fccher", record)
+    resolver = StaticResolver({"xn--bcher-kva.test": ["127.0.0.1"]})
+    async with HttpClient(settings(), resolver=resolver) as c:
+        direct = await c.request("GET", f"http://B\u00fccher.test:{site.port}/a/%2e%2E/b\u00fccher#top")
+        redirected = await c.request("GET", f"http://b\u00fccher.test:{site.port}/start")
+    assert direct.status == 200 and redirected.status == 200, (direct.error, redirected.error)
+    assert site.hits[0].headers["Host"] == f"xn--bcher-kva.test:{site.port}"
+    assert raw_paths == ["/b%C3%BCcher", "/caf%C3%A9"]
+    assert redirected.redirects[0].location == f"http://xn--bcher-kva.test:{site.port}/caf%C3%A9"
+
+
 async def test_query_only_location(site: LocalSite, client: HttpClient) -> None:
     async def handler(request: web.Request) -> web.StreamResponse:
         if request.query.get("page") == "2":

@@ -105,7 +105,7 @@ def test_broken_utf8_is_replaced_not_raised() -> None:
     page = extract(body)
     assert page.facts.title == "bad \ufffd\ufffd bytes"
     assert page.links[0].anchor == "x\ufffd(y"
-    assert page.links[0].url == "https://site.example/a\ufffd"
+    assert page.links[0].url == "https://site.example/a%EF%BF%BD"  # U+FFFD, percent-encoded as UTF-8
 
 
 def test_meta_declaring_utf16_means_utf8() -> None:
@@ -214,7 +214,7 @@ def test_thousands_of_links_in_milliseconds() -> None:
         ("#section", "https://site.example/blog/post.html?x=1#section"),
         ("#", "https://site.example/blog/post.html?x=1#"),
         ("", "https://site.example/blog/post.html?x=1"),
-        ("http://Other.example", "http://Other.example/"),
+        ("http://Other.example", "http://other.example/"),
         ("https://other.example/a/../b#frag", "https://other.example/b#frag"),
         ("  \n /spaced \t ", "https://site.example/spaced"),
         ("/in\nside\tthe\rurl", "https://site.example/insidetheurl"),
@@ -223,7 +223,7 @@ def test_thousands_of_links_in_milliseconds() -> None:
         ("https:relative", "https://site.example/blog/relative"),  # the page's scheme: relative
         ("http:///three-slashes.example/", "http://three-slashes.example/"),
         ("http://[::1]:8080/v6", "http://[::1]:8080/v6"),
-        ("HTTPS://UPPER.example/Path", "https://UPPER.example/Path"),
+        ("HTTPS://UPPER.example/Path", "https://upper.example/Path"),
         ("mailto:someone@example.com", "mailto:someone@example.com"),
         ("MailTo:Someone@Example.com", "mailto:Someone@Example.com"),
         ("javascript:void(0)", "javascript:void(0)"),
@@ -234,6 +234,26 @@ def test_thousands_of_links_in_milliseconds() -> None:
 )
 def test_href_resolution(href: str, url: str) -> None:
     assert resolve_href(href, PAGE_URL) == url
+
+
+@pytest.mark.parametrize(
+    ("href", "base", "url"),
+    [
+        # URL Standard: a special scheme equal to the base's makes the rest relative...
+        ("http:www.example.com:8080/page", "http://site.example/blog/post", "http://site.example/blog/www.example.com:8080/page"),
+        ("http:/www.example.com:8080/page", "http://site.example/blog/post", "http://site.example/www.example.com:8080/page"),
+        # ...and another one (or two slashes) starts an authority, port kept unless it is the default.
+        ("http:www.example.com:8080/page", "https://site.example/blog/post", "http://www.example.com:8080/page"),
+        ("http://www.example.com:80/page", "https://site.example/", "http://www.example.com/page"),
+        ("/café?q=thé#à", "https://site.example/", "https://site.example/caf%C3%A9?q=th%C3%A9#%C3%A0"),
+        ("/menu/%2e%2E/caf%C3%A9", "https://site.example/", "https://site.example/caf%C3%A9"),
+        ("//BÜCHER.example/", "https://site.example/", "https://xn--bcher-kva.example/"),
+        ("http://0x7f.1/", "https://site.example/", "http://127.0.0.1/"),
+    ],
+)  # fmt: skip
+def test_href_resolution_follows_the_url_standard(href: str, base: str, url: str) -> None:
+    assert resolve_href(href, base) == url
+    assert one(f'<a href="{href}">x</a>', base).url == url
 
 
 @pytest.mark.parametrize(

@@ -821,7 +821,9 @@ def test_cell_values() -> None:
         "HTTPS://a.example.com/X#frag", "https://a.example.com#f", "https://a.example.com/?utm_source=1",
         "https://a.example.com/p?b=2&utm_x=1&a=1", "http://x.example/%7Euser/", "https://x.example/a;b",
         "https://x.example/a/b/../c", "https://x.example/#/", "https://xn--bcher-kva.de/katalog/",
-        "https://a-b.c-d.example/~x/@y:z", "http://x.example/a\\b",
+        "https://a-b.c-d.example/~x/@y:z", "http://x.example/a\\b", "https://x.example/caf%c3%a9/",
+        "https://x.example/a/%2e%2E/b", "https://x.example/./a/.", "https://x.example/a^b{c}", "https://x.example/a%7e",
+        "https://x.example/.well-known/x", "https://x.example/a#?b",
     ],
 )  # fmt: skip
 def test_fast_link_key_matches_link_key(url: str) -> None:

@@ -152,7 +152,9 @@ def _clean(href: str) -> str:
 
 def _comparable(url: str | None) -> object:
     """A form in which our resolution and ``urljoin``'s can be compared: ``urljoin`` leaves an empty
-    http path empty and dot segments in absolute URLs, where browsers (and we) write ``/`` and drop them."""
+    http path empty, dot segments in absolute URLs and unsafe characters (spaces, quotes, Unicode)
+    unencoded, where browsers (and we, by the URL Standard) write ``/``, drop them and percent-encode
+    them; so components are compared percent-decoded."""
     if url is None:
         return None
     try:
@@ -161,14 +163,31 @@ def _comparable(url: str | None) -> object:
     except ValueError:
         return None
     if parts.scheme not in ("http", "https"):
-        return url
+        return unquote(url)
     path = parts.path or "/"
     normal = posixpath.normpath(path)
     if normal.startswith("//"):
         normal = "/" + normal.lstrip("/")
     if path.endswith("/") and normal != "/":
         normal += "/"
-    return (parts.scheme, (parts.hostname or "").lower(), port, normal, parts.query, parts.fragment)
+    return (
+        parts.scheme,
+        (parts.hostname or "").lower(),
+        port,
+        unquote(normal),
+        unquote(parts.query),
+        unquote(parts.fragment),
+    )
+
+
+# URL Standard, "forbidden domain code point": a host containing one (once percent-decoded) is a
+# failure, so a browser (and we) give no URL where ``urljoin`` gives one.
+_FORBIDDEN_DOMAIN_CHARS = frozenset([*(chr(c) for c in range(0x21)), *"#%/:<>?@[\\]^|\x7f"])
+
+
+def _invalid_host(url: str) -> bool:
+    host = unquote(urlsplit(url).hostname or "")
+    return url.startswith(("http:", "https:")) and not _FORBIDDEN_DOMAIN_CHARS.isdisjoint(host)
 
 
 def _label_key(url: str | None, href: str) -> object:
@@ -235,6 +254,8 @@ def test_every_link_found_and_resolved(name: str) -> None:
 
     for link in page.links:
         expected = urljoin(loaded.reference_base, _clean(link.href))
+        if link.url is None and _invalid_host(expected):
+            continue
         assert _comparable(link.url) == _comparable(expected), (link.href, link.url, expected)
         if link.url is not None and link.url.startswith(("http:", "https:")):
             _ = urlsplit(link.url).port  # what later stages call; must not raise

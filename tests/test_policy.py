@@ -8,7 +8,7 @@ import socket
 import pytest
 
 from bot.config import parse_networks
-from bot.models import FetchErrorKind
+from bot.models import FetchError, FetchErrorKind
 from bot.net.policy import AddressPolicy, BlockedAddressError, embedded_ipv4, parse_ip
 from bot.net.resolver import PolicyResolver, StaticResolver
 
@@ -146,7 +146,9 @@ def test_legacy_numeric_ipv4_hosts_are_understood() -> None:
         "http://0x7f.1/",
         "http://127.1/",
         "http://127.0.0.1./",  # a trailing dot
-        "http://[fe80::1%25eth0]/",
+        "http://0177.0.0.1/",  # octal: the URL Standard (and so a browser) reads 127.0.0.1
+        "http://127.0.0.0x1/",
+        "http://%31%32%37.0.0.1/",  # percent-decoded before the IPv4 parse
     ],
 )
 def test_vet_url_refuses_blocked_literal_hosts(url: str) -> None:
@@ -167,9 +169,10 @@ def test_vet_url_refuses_blocked_literal_hosts(url: str) -> None:
         ("http://@example.com/", FetchErrorKind.INVALID_URL),
         ("http://[::1/", FetchErrorKind.INVALID_URL),
         ("http://example.com:99999/", FetchErrorKind.INVALID_URL),
-        ("http://0177.0.0.1/", FetchErrorKind.INVALID_URL),  # octal: httpx refuses it outright
+        ("http://[fe80::1%25eth0]/", FetchErrorKind.INVALID_URL),  # the URL Standard has no zone ids
         ("/relative/path", FetchErrorKind.INVALID_URL),
-        ("http:///nohost", FetchErrorKind.INVALID_URL),
+        ("http://", FetchErrorKind.INVALID_URL),
+        ("http://exa mple.com/", FetchErrorKind.INVALID_URL),
     ],
 )
 def test_vet_url_refuses_other_schemes_userinfo_and_garbage(url: str, kind: FetchErrorKind) -> None:
@@ -183,6 +186,25 @@ def test_vet_url_refuses_other_schemes_userinfo_and_garbage(url: str, kind: Fetc
 )
 def test_vet_url_accepts_public_http_urls(url: str) -> None:
     assert DEFAULT.vet_url(url) is None
+
+
+@pytest.mark.parametrize(
+    ("url", "requested"),
+    [
+        ("https://Bücher.example/café?q=é#f", "https://xn--bcher-kva.example/caf%C3%A9?q=%C3%A9#f"),
+        ("HTTPS://EXAMPLE.com:443/a/%2e%2E/b", "https://example.com/b"),
+        ("http:///three-slashes.example\\path", "http://three-slashes.example/path"),
+        ("http://example.com/a b<c>", "http://example.com/a%20b%3Cc%3E"),
+    ],
+)
+def test_the_vetted_url_is_what_a_browser_requests(url: str, requested: str) -> None:
+    # WHATWG URL Standard: the client requests the serialisation (punycode host, no default port, dot
+    # segments removed, unsafe characters percent-encoded), not the text as typed.
+    vetted = DEFAULT.vetted(url)
+    assert not isinstance(vetted, FetchError), vetted
+    assert str(vetted) == requested
+    # the path and query sent in the request line, byte for byte
+    assert vetted.raw_path.decode("ascii") == requested[requested.index("/", len("https://")) :].split("#")[0]
 
 
 def test_remembered_decisions_are_per_policy_and_stable() -> None:

@@ -4,10 +4,16 @@ Stored in the ``backlinks`` table, one document per (source, target) pair compar
 :func:`bot.urls.link_key`, so ``https://Partner.example/a/`` and ``https://partner.example/a`` are the
 same backlink. Each document also keeps the latest verification (``last_verdict``, ``last_reason``,
 ``last_checked_at``) so later rechecks can tell what changed.
+
+The stored keys are recomputed from the stored URLs when :data:`bot.urls.LINK_KEY_VERSION` changes
+(:func:`refresh_link_keys`, run once per store by the first registry operation and by imports), so a
+database written by an older key still matches ``https://partner.example/café`` with
+``https://partner.example/caf%C3%A9``.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,10 +25,15 @@ from bot.config import LossPolicy
 from bot.errors import InputError
 from bot.models import InboundResult, InboundVerdict
 from bot.net.policy import AddressPolicy
-from bot.store import Store, Tx
-from bot.urls import link_key, scheme_of
+from bot.store import ReadTx, Store, Tx
+from bot.urls import LINK_KEY_VERSION, link_key, scheme_of
+
+logger = logging.getLogger(__name__)
 
 BACKLINKS_TABLE = "backlinks"
+# One document per stored format that can go stale: here, which link_key rules made the stored keys.
+META_TABLE = "meta"
+LINK_KEYS_DOC = "link_keys"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +92,47 @@ def add_backlink(tx: Tx, doc: dict[str, Any]) -> bool:
     return True
 
 
+def link_keys_stale(tx: ReadTx) -> bool:
+    """Whether tracked backlinks are stored with keys of another link_key version (an empty table
+    never is)."""
+    marker = tx.get(META_TABLE, LINK_KEYS_DOC)
+    if marker is not None and marker.get("version") == LINK_KEY_VERSION:
+        return False
+    return tx.count(BACKLINKS_TABLE) > 0
+
+
+def refresh_link_keys(tx: Tx) -> int:
+    """Recompute ``source_key``/``target_key`` of every tracked backlink from its stored URLs when they
+    were made by another :func:`bot.urls.link_key` (:data:`bot.urls.LINK_KEY_VERSION`, kept in the
+    ``meta`` table); returns how many documents changed (0 when the keys are current, after one read).
+
+    Two backlinks the old keys told apart and the new ones do not (``/café`` and ``/caf%C3%A9``) are both
+    kept, with their histories, under one key: listed twice, untracked together.
+    """
+    if not link_keys_stale(tx):
+        return 0
+    changed = 0
+    for doc in tx.find(BACKLINKS_TABLE):
+        try:
+            keys = {"source_key": link_key(doc["source_url"]), "target_key": link_key(doc["target_url"])}
+        except (KeyError, ValueError):
+            logger.warning(
+                "tracked backlink %s has a URL that no longer parses; its keys are kept", doc.get("id")
+            )
+            continue
+        if any(doc.get(name) != value for name, value in keys.items()):
+            tx.update(BACKLINKS_TABLE, doc["id"], keys)
+            changed += 1
+    tx.upsert(META_TABLE, {"id": LINK_KEYS_DOC, "version": LINK_KEY_VERSION}, key=("id",))
+    if changed:
+        logger.info(
+            "recomputed the link keys of %d tracked backlinks (link key version %d)",
+            changed,
+            LINK_KEY_VERSION,
+        )
+    return changed
+
+
 class BacklinkRegistry:
     """Adds, removes, lists and records verifications of tracked backlinks in a :class:`Store`."""
 
@@ -88,10 +140,22 @@ class BacklinkRegistry:
         self._store = store
         self._policy = policy
         self._now = now
+        self._keys_current = False
+
+    async def _current_keys(self) -> None:
+        """Bring stored keys up to the current link_key once per registry (see :func:`refresh_link_keys`).
+
+        A read decides first, so a check does not queue behind a long write (an import) to learn that
+        nothing needs writing."""
+        if not self._keys_current:
+            if await self._store.view(link_keys_stale):
+                await self._store.transact(refresh_link_keys)
+            self._keys_current = True
 
     async def track(self, source_url: str, target_url: str, *, added_by: str | None = None) -> bool:
         """Start tracking; True when new, False when it was already tracked. Raises InputError."""
         doc = self.new_doc(source_url, target_url, added_by=added_by)
+        await self._current_keys()
         # One transaction: two people tracking the same backlink at once store it once.
         return await self._store.transact(lambda tx: add_backlink(tx, doc))
 
@@ -117,11 +181,13 @@ class BacklinkRegistry:
             source_key, target_key = link_key(source_url.strip()), link_key(target_url.strip())
         except ValueError as exc:
             raise InputError(f"not a valid URL: {exc}") from exc
+        await self._current_keys()
         removed = await self._store.remove(BACKLINKS_TABLE, source_key=source_key, target_key=target_key)
         return removed > 0
 
     async def tracked(self, target_url: str | None = None) -> list[TrackedBacklink]:
         """All tracked backlinks, or those pointing to ``target_url``, oldest first."""
+        await self._current_keys()
         if target_url is None:
             docs = await self._store.find(BACKLINKS_TABLE)
         else:
@@ -139,6 +205,7 @@ class BacklinkRegistry:
                 keys.append(link_key(url))
             except ValueError:
                 continue
+        await self._current_keys()
         seen: dict[str, TrackedBacklink] = {}
         for key in dict.fromkeys(keys):
             for doc in await self._store.find(BACKLINKS_TABLE, target_key=key):

@@ -4,4 +4,6 @@ import sys
 
 from bot.cli.main import main
 
-sys.exit(main())
+# Guarded: worker processes (bot.offload) import the main module again under another name.
+if __name__ == "__main__":
+    sys.exit(main())

@@ -58,6 +58,10 @@ _PLAIN_URL = re.compile(
     re.ASCII,
 )
 
+# Path characters the URL Standard's parser leaves as they are in an http(s) URL (printable ASCII but
+# "%", "\\" and the path percent-encode set: '"', "<", ">", "^", "`", "{", "}").
+_PLAIN_PATH_CHARS = frozenset(chr(c) for c in range(0x21, 0x7F)) - frozenset('%\\"<>^`{}')
+
 
 @dataclass(slots=True)
 class Tally:
@@ -236,7 +240,10 @@ def _vetter(policy: AddressPolicy, invalid: str, refused: str) -> Callable[[str]
     def vet(url: str) -> _Vetted:
         plain = _PLAIN_URL.fullmatch(url)
         if plain is not None:
-            return None, plain_link_key(url, plain), registrable_domain(plain.group(1).lower())
+            try:
+                return None, plain_link_key(url, plain), registrable_domain(plain.group(1).lower())
+            except ValueError:  # e.g. a punycode label that does not decode
+                return invalid, "", ""
         if scheme_of(url) not in FETCHABLE_SCHEMES:
             return invalid, "", ""
         error = policy.vet_url(url)
@@ -256,14 +263,22 @@ def _vetter(policy: AddressPolicy, invalid: str, refused: str) -> Callable[[str]
 
 def plain_link_key(url: str, plain: re.Match[str]) -> str:
     """:func:`bot.urls.link_key` of a URL matched by :data:`_PLAIN_URL`, without parsing it again (that
-    parse is half the cost of an import). Only for the simple case: no query string (whose ``utm_*``
-    parameters link_key drops), so the key is the lower-case scheme and host, then the path with the
-    fragment dropped, ``/`` for an empty path, a trailing slash ignored. Anything else goes to link_key;
-    tests/test_imports.py checks both agree."""
+    parse is half the cost of an import). Only for the simple case, where the URL Standard's parser
+    would change nothing but the case of scheme and host: no query string (whose ``utm_*`` parameters
+    link_key drops), no punycode label (which the parser validates), and a path without ``%``, ``\\``,
+    dot segments or characters the parser percent-encodes. Then the key is the lower-case scheme and
+    host, then the path with the fragment dropped, ``/`` for an empty path, a trailing slash ignored.
+    Anything else goes to link_key (so this raises ValueError as it does); tests/test_imports.py checks
+    both agree."""
     tail = url[plain.end(1) :]
-    if "?" in tail:
-        return link_key(url)
     path = tail.split("#", 1)[0] or "/"
+    if (
+        "?" in path
+        or "xn--" in plain.group(1).lower()
+        or not _PLAIN_PATH_CHARS.issuperset(path)
+        or "/." in path
+    ):
+        return link_key(url)
     if len(path) > 1 and path.endswith("/"):
         path = path.rstrip("/") or "/"
     return f"{url[: url.index(':')].lower()}://{plain.group(1).lower()}{path}"

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from bot.backlinks.registry import BACKLINKS_TABLE, validate_user_url
+from bot.backlinks.registry import BACKLINKS_TABLE, refresh_link_keys, validate_user_url
 from bot.errors import InputError
 from bot.imports import parsing
 from bot.imports.formats import FORMATS_BY_NAME
@@ -266,6 +266,7 @@ def _store(tx: Tx, parsed: ParsedExport, ctx: ImportContext, filename: str) -> I
     Runs inside the transaction, so the check against what is tracked and the insert see the same data
     (two imports of the same file at once store each backlink once).
     """
+    refresh_link_keys(tx)  # stored keys made by an older link_key would not match the fresh ones
     tracked = tx.find(BACKLINKS_TABLE)
     keys = {(doc.get("source_key"), doc.get("target_key")) for doc in tracked}
     known_domains = {

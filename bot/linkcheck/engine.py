@@ -22,13 +22,17 @@ from bot.errors import InputError
 from bot.linkcheck.check import LinkChecker, classify
 from bot.linkcheck.inbound import BacklinkVerifier
 from bot.linkcheck.pipeline import (
+    OFFLOAD_MIN_BYTES,
     LinkExtractor,
     LinkFilter,
     LinkResolver,
     PageFetcher,
     check_from_page,
+    mark_truncated,
     outbound_results,
     page_report,
+    parsable,
+    prepare_links,
 )
 from bot.linkcheck.robots import RobotsCache
 from bot.models import (
@@ -43,8 +47,9 @@ from bot.models import (
 )
 from bot.net.client import HttpClient
 from bot.net.policy import AddressPolicy
+from bot.offload import Offloader
 from bot.store import Store, open_store
-from bot.urls import link_key
+from bot.urls import link_key, parse_web_url
 
 if TYPE_CHECKING:
     from aiohttp.abc import AbstractResolver
@@ -94,7 +99,7 @@ class LinkEngine:
         self._clock = clock
         limits = settings.fetch.limits
         self._fetcher = PageFetcher(client, limits)
-        self._extractor = LinkExtractor()
+        self._extractor = LinkExtractor(Offloader(settings.cpu_workers or 0))
         self._resolver = LinkResolver()
         self._filter = LinkFilter(self.policy)
         self._checker = LinkChecker(client, limits)
@@ -126,8 +131,14 @@ class LinkEngine:
         while self._pending_writes:
             await asyncio.gather(*list(self._pending_writes))
 
+    @property
+    def offload(self) -> Offloader:
+        """Where CPU-heavy calls run (worker processes in ``linkpact serve``, else a thread)."""
+        return self._extractor.offload
+
     async def aclose(self) -> None:
         await self.flush()
+        await self.offload.aclose()
         await self.client.aclose()
         await self.store.aclose()
 
@@ -156,7 +167,7 @@ class LinkEngine:
         notify = on_progress or (lambda progress: None)
 
         notify(Progress("fetching page", 0, 1))
-        result, page = await self.fetch_page(url)
+        result = await self._fetcher.fetch(url)
         if result.error is not None and result.error.kind is FetchErrorKind.BLOCKED_ADDRESS:
             raise InputError(f"{url} was refused: {result.error.message}")
         # robots.txt (for indexability) is read while the links are checked: one round trip less.
@@ -164,7 +175,7 @@ class LinkEngine:
         if result.error is None and result.status == 200:
             robots = asyncio.create_task(self.robots_allowed(result.final_url))
         try:
-            links = self._filter.apply(self._resolver.resolve(result.final_url, page.links if page else ()))
+            page, links = await self._prepare(result)
             checks = await self._check_links(links, result, notify)
             robots_allowed = await robots if robots is not None else None
         finally:
@@ -190,6 +201,18 @@ class LinkEngine:
         task.add_done_callback(self._pending_writes.discard)
         return report
 
+    async def _prepare(self, result: FetchResult) -> tuple[ExtractedPage | None, list[ResolvedLink]]:
+        """extract -> resolve -> filter. A large page with worker processes at hand goes through all three
+        in one of them (:func:`prepare_links`), so the loop spends no time on its links."""
+        offload = self.offload
+        if offload.workers and parsable(result) and len(result.body) >= OFFLOAD_MIN_BYTES:
+            prepared, links = await offload.run(
+                prepare_links, result.body, result.final_url, result.headers, self.policy.allow_networks
+            )
+            return mark_truncated(prepared, result), links
+        page = await self._extractor.extract(result)
+        return page, self._filter.apply(self._resolver.resolve(result.final_url, page.links if page else ()))
+
     async def _check_links(
         self, links: list[ResolvedLink], page: FetchResult, notify: ProgressCallback
     ) -> dict[str, LinkCheck]:
@@ -197,8 +220,13 @@ class LinkEngine:
             dict.fromkeys(item.fetch_url for item in links if item.skip_reason is None and item.fetch_url)
         )
         checks: dict[str, LinkCheck] = {}
-        # Links to the page itself (``#top``, ``href=""``) reuse the page's fetch.
+        # Links to the page itself (``#top``, ``href=""``) reuse the page's fetch. Links are requested in
+        # their URL Standard serialisation; the page URL may be as typed (``https://Ours.example/café``).
         for candidate in (page.url, page.final_url):
+            try:
+                candidate = parse_web_url(candidate).href
+            except ValueError:
+                continue
             if candidate in unique and page.error is None:
                 verdict, reason = classify(page)
                 checks[candidate] = check_from_page(page, verdict, reason)

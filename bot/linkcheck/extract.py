@@ -11,17 +11,15 @@ See docs/extraction.md for the rules and the measured placement quality.
 from __future__ import annotations
 
 import codecs
-import ipaddress
 import logging
 import re
 from collections.abc import Iterable, Mapping
-from typing import NamedTuple
-from urllib.parse import urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from bot.linkcheck.placement import PlacementClassifier
 from bot.models import ExtractedLink, ExtractedPage, PageFacts
+from bot.urls import resolve_url
 
 logger = logging.getLogger(__name__)
 
@@ -89,21 +87,8 @@ _META_CHARSET_RE = re.compile(rb"""charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", 
 _META_HTTP_EQUIV_RE = re.compile(rb"""http-equiv\s*=\s*["']?\s*content-type""", re.IGNORECASE)
 _META_CHARSET_ATTR_RE = re.compile(rb"""[\s"'/]charset\s*=""", re.IGNORECASE)
 
-# URL Standard: leading/trailing C0 controls and spaces are stripped, tab and newline removed anywhere.
-_C0_AND_SPACE = "".join(chr(c) for c in range(0x21))
+# A scheme at the start of a resolved URL (the document base must have one).
 _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
-# URL Standard "special" schemes: backslash is a path separator and a host is required.
-_SPECIAL_SCHEMES = frozenset(("http", "https", "ws", "wss", "ftp"))
-# URL Standard "forbidden host code points" that can survive our split (C0 controls, space, <, >, [,
-# \\, ], ^, |, DEL); "/", "?", "#", "@" and ":" end the host before we look at it.
-_FORBIDDEN_HOST_CHARS = frozenset(
-    [*(chr(c) for c in range(0x21)), "<", ">", "[", "\\", "]", "^", "|", "\x7f"]
-)
-_MAX_PORT = 65535
-_HTTP_URL_RE = re.compile(r"(https?://)([^/?#]*)(.*)\Z", re.DOTALL)
-_URI_RE = re.compile(
-    r"^(?:([A-Za-z][A-Za-z0-9+.\-]*):)?(?://([^/?#]*))?([^?#]*)(?:\?([^#]*))?(?:#(.*))?\Z", re.DOTALL
-)
 
 _REL_SPLIT_RE = re.compile(r"[\s,]+")
 
@@ -296,36 +281,29 @@ def decode_html(body: bytes, header_charset: str | None = None) -> str:
 
 
 class HrefResolver:
-    """Resolves raw hrefs against one base URL, the way a browser fills ``a.href``; cached per href.
+    """Resolves raw hrefs against one base URL the way a browser fills ``a.href``; cached per href.
 
-    ``resolve(href)`` returns the absolute URL with its fragment kept, or ``None`` when the href does
-    not make a valid URL. Pre-processing follows the URL Standard (WHATWG): leading/trailing C0 controls
-    and spaces stripped, tab and newline removed anywhere, and for the special schemes (http, https, ws,
-    wss, ftp) ``\\`` read as ``/`` before the query, any number of slashes after ``http:`` accepted,
-    ``http:path`` relative when the base is also http, and an empty path written ``/``. Resolution
-    itself is RFC 3986 section 5.2 (merge paths, remove dot segments). ``None`` for a special-scheme URL
-    with no host, an invalid port (non-numeric, > 65535), unbalanced or non-IPv6 brackets, or a
-    forbidden host character; and for a relative href when the base is not a hierarchical URL. Other
-    schemes (``mailto:``, ``javascript:``, ``tel:``, ``data:``) come back as written, scheme lower-cased.
+    ``resolve(href)`` returns the URL Standard's serialisation of ``href`` parsed with the base URL
+    (WHATWG URL Standard, "URL parser", through :func:`bot.urls.resolve_url`), fragment kept, or ``None``
+    when the Standard says failure (no host for http(s), an invalid port or host, a relative href
+    against a base that cannot take one). So tabs and newlines are dropped, ``\\`` is ``/`` in http(s)
+    URLs, ``http:page`` is relative on an http page and ``http:host/page`` absolute on an https one,
+    dot segments (also ``%2e``) are removed, hosts are lower-case punycode and raw Unicode is
+    percent-encoded as UTF-8. Other schemes (``mailto:``, ``javascript:``, ``tel:``, ``data:``) come back
+    as the Standard serialises them (scheme lower-cased, the rest as written).
+
+    The query of a page in a legacy encoding is encoded in UTF-8 here, where a browser would use the
+    page's encoding (the Standard's "encoding" parameter); links with non-ASCII query text on such pages
+    may differ from what a browser requests.
     """
 
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url
-        base = _split(_clean_href(base_url))
-        hierarchical = bool(base.scheme) and (base.authority is not None or base.path.startswith("/"))
-        self._base = base if hierarchical else None
-        self._base_scheme = base.scheme
+        try:
+            self._base: str | None = resolve_url(base_url)
+        except ValueError:
+            self._base = None  # only absolute hrefs resolve
         self._cache: dict[str, str | None] = {}
-        # Fast paths for the most common hrefs on real pages (absolute http(s), "/path", "#id").
-        self._origin: str | None = None
-        if (
-            self._base is not None
-            and base.scheme in _SPECIAL_SCHEMES
-            and base.authority is not None
-            and _valid_authority(base.authority)
-        ):
-            self._origin = f"{base.scheme}://{base.authority}"
-        self._base_no_fragment = self._join(_UrlParts("", None, "", None, None))
 
     def resolve(self, href: str) -> str | None:
         try:
@@ -335,174 +313,15 @@ class HrefResolver:
             return url
 
     def _resolve(self, href: str) -> str | None:
-        cleaned = _clean_href(href)
-        if "\\" not in cleaned and "/." not in cleaned:
-            fast = self._fast(cleaned)
-            if fast is not None:
-                return fast
-        scheme_match = _SCHEME_RE.match(cleaned)
-        ref_scheme = scheme_match.group(1).lower() if scheme_match else ""
-        scheme = ref_scheme or self._base_scheme
-        if scheme not in _SPECIAL_SCHEMES:
-            if ref_scheme:
-                return ref_scheme + cleaned[len(ref_scheme) :]
-            return self._join(_split(cleaned))
-        if "\\" in cleaned:
-            cut = min((i for i in (cleaned.find("?"), cleaned.find("#")) if i >= 0), default=len(cleaned))
-            cleaned = cleaned[:cut].replace("\\", "/") + cleaned[cut:]
-        if ref_scheme:
-            rest = cleaned[len(ref_scheme) + 1 :]
-            if ref_scheme == self._base_scheme and not rest.startswith("//"):
-                cleaned = rest  # "http:page" on an http page is relative (URL Standard)
-            else:
-                cleaned = f"{ref_scheme}://{rest.lstrip('/')}"
-        elif cleaned.startswith("//"):
-            cleaned = "//" + cleaned.lstrip("/")
-        return self._join(_split(cleaned))
-
-    def _fast(self, cleaned: str) -> str | None:
-        """The same answer as the general path for absolute http(s) URLs, "/path" and "#id" hrefs
-        without dot segments or backslashes; ``None`` means "take the general path"."""
-        if cleaned.startswith(("https://", "http://")):
-            match = _HTTP_URL_RE.match(cleaned)
-            if match is None or not _valid_authority(match.group(2)):
-                return None
-            return (
-                cleaned
-                if match.group(3).startswith("/")
-                else f"{match.group(1)}{match.group(2)}/{match.group(3)}"
-            )
-        if self._origin is not None and cleaned.startswith("/") and not cleaned.startswith("//"):
-            return self._origin + cleaned
-        if self._base_no_fragment is not None and cleaned.startswith("#"):
-            return self._base_no_fragment + cleaned
-        return None
-
-    def _join(self, ref: _UrlParts) -> str | None:
-        """RFC 3986 section 5.2.2 "Transform References", then validation for special schemes."""
-        if ref.scheme:
-            target = _UrlParts(
-                ref.scheme, ref.authority, _remove_dot_segments(ref.path), ref.query, ref.fragment
-            )
-        else:
-            base = self._base
-            if base is None:
-                return None
-            if ref.authority is not None:
-                target = _UrlParts(
-                    base.scheme, ref.authority, _remove_dot_segments(ref.path), ref.query, ref.fragment
-                )
-            elif not ref.path:
-                query = ref.query if ref.query is not None else base.query
-                target = _UrlParts(base.scheme, base.authority, base.path, query, ref.fragment)
-            elif ref.path.startswith("/"):
-                target = _UrlParts(
-                    base.scheme, base.authority, _remove_dot_segments(ref.path), ref.query, ref.fragment
-                )
-            else:
-                if base.authority is not None and not base.path:
-                    merged = "/" + ref.path
-                else:
-                    merged = base.path[: base.path.rfind("/") + 1] + ref.path
-                target = _UrlParts(
-                    base.scheme, base.authority, _remove_dot_segments(merged), ref.query, ref.fragment
-                )
-        if target.scheme in _SPECIAL_SCHEMES:
-            if target.authority is None or not _valid_authority(target.authority):
-                return None
-            if not target.path:
-                target = target._replace(path="/")
-        return target.unsplit()
-
-
-def _clean_href(href: str) -> str:
-    """URL Standard pre-processing: strip leading/trailing C0 controls and spaces, drop tab/newline."""
-    cleaned = href.strip(_C0_AND_SPACE)
-    if "\t" in cleaned or "\n" in cleaned or "\r" in cleaned:
-        cleaned = cleaned.replace("\t", "").replace("\n", "").replace("\r", "")
-    return cleaned
+        try:
+            return resolve_url(href, self._base)
+        except ValueError:
+            return None
 
 
 def resolve_href(href: str, base_url: str) -> str | None:
     """Resolve one raw ``href`` against ``base_url``; see :class:`HrefResolver` (use it for many hrefs)."""
     return HrefResolver(base_url).resolve(href)
-
-
-class _UrlParts(NamedTuple):
-    scheme: str  # lower-case; "" for a relative reference
-    authority: str | None
-    path: str
-    query: str | None
-    fragment: str | None
-
-    def unsplit(self) -> str:
-        out = [self.scheme, ":"] if self.scheme else []
-        if self.authority is not None:
-            out += ["//", self.authority]
-        out.append(self.path)
-        if self.query is not None:
-            out += ["?", self.query]
-        if self.fragment is not None:
-            out += ["#", self.fragment]
-        return "".join(out)
-
-
-def _split(ref: str) -> _UrlParts:
-    """RFC 3986 appendix B: the five components of a URI reference (the regex always matches)."""
-    match = _URI_RE.match(ref)
-    assert match is not None  # every group is optional
-    scheme, authority, path, query, fragment = match.groups()
-    return _UrlParts((scheme or "").lower(), authority, path, query, fragment)
-
-
-def _remove_dot_segments(path: str) -> str:
-    """RFC 3986 section 5.2.4: resolve ``.`` and ``..`` segments (``/a/b/../c`` -> ``/a/c``)."""
-    if not (path.startswith(".") or "/." in path):
-        return path  # no "." or ".." segment
-    segments = path.split("/")
-    output: list[str] = []
-    for i, segment in enumerate(segments):
-        last = i == len(segments) - 1
-        if segment == ".":
-            if last:
-                output.append("")
-        elif segment == "..":
-            if len(output) > 1 or (output and output[0] != ""):
-                output.pop()
-            if last:
-                output.append("")
-        else:
-            output.append(segment)
-    result = "/".join(output)
-    if path.startswith("/") and not result.startswith("/"):
-        result = "/" + result
-    return result
-
-
-def _valid_authority(authority: str) -> bool:
-    """Whether a special-scheme authority has a host, a valid port and no forbidden host characters."""
-    userinfo, _, hostport = authority.rpartition("@")
-    if "[" in userinfo or "]" in userinfo:
-        return False  # urllib refuses brackets outside the host
-    if not authority.isascii():
-        try:  # urllib refuses authorities whose NFKC form smuggles in URL delimiters; so do we
-            urlsplit("//" + authority)
-        except ValueError:
-            return False
-    if hostport.startswith("["):
-        end = hostport.find("]")
-        if end < 0 or (len(hostport) > end + 1 and hostport[end + 1] != ":"):
-            return False
-        try:
-            ipaddress.IPv6Address(hostport[1:end])
-        except ValueError:
-            return False
-        port = hostport[end + 2 :]
-    else:
-        host, _, port = hostport.partition(":")
-        if not host or not _FORBIDDEN_HOST_CHARS.isdisjoint(host):
-            return False
-    return not port or (port.isascii() and port.isdigit() and int(port) <= _MAX_PORT)
 
 
 def _effective_base(tree: LexborHTMLParser, page_url: str) -> str:

@@ -25,14 +25,27 @@ from bot.models import (
     Verdict,
 )
 from bot.net.client import HttpClient
-from bot.net.policy import AddressPolicy
-from bot.urls import FETCHABLE_SCHEMES, link_key, same_site, scheme_of, strip_fragment
+from bot.net.policy import AddressPolicy, IPNetwork
+from bot.offload import Offloader
+from bot.urls import (
+    FETCHABLE_SCHEMES,
+    link_key,
+    parse_web_url,
+    registrable_domain,
+    same_site,
+    scheme_of,
+    strip_fragment,
+    url_registrable_domain,
+)
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 # Bodies worth downloading: HTML, and a missing Content-Type (sniffed as HTML, as browsers do).
 PAGE_BODY_TYPES = HTML_TYPES | {""}
 # Parsing a large page takes long enough (tens of ms) to delay Slack acks; hand it to a thread.
 PARSE_IN_THREAD_BYTES = 256 * 1024
+# With worker processes (``linkpact serve``), pages from this size go to them: about 400 links, 20 ms of
+# parsing, resolving and filtering, more than unpickling the result costs the loop.
+OFFLOAD_MIN_BYTES = 32 * 1024
 # Schemes a page commonly links to that are not web pages; each is its own skip reason.
 NAMED_SKIP_SCHEMES = frozenset({"mailto", "tel", "javascript", "data", "sms", "ftp", "file"})
 # ExtractedPage.incomplete_reason for a body cut at max_body_bytes (only its start was parsed).
@@ -63,20 +76,48 @@ class LinkExtractor:
     A body cut at ``max_body_bytes`` (:attr:`FetchResult.truncated`) is parsed as far as it goes and the
     page is marked incomplete (``incomplete_reason="body_truncated"``): its links are real, but a link
     missing from it may be in the part that was not read.
+
+    ``offload`` runs the parse off the event loop: in a worker process for pages of at least
+    :data:`OFFLOAD_MIN_BYTES` when it has workers (``linkpact serve``), else in a thread for pages over
+    :data:`PARSE_IN_THREAD_BYTES` (one-shot commands, which have no Slack to answer meanwhile).
     """
 
+    def __init__(self, offload: Offloader | None = None) -> None:
+        self.offload = offload or Offloader(0)
+
     async def extract(self, result: FetchResult) -> ExtractedPage | None:
-        if (result.error is not None and not result.truncated) or not is_html(result):
+        if not parsable(result):
             return None
-        if len(result.body) > PARSE_IN_THREAD_BYTES:
-            page = await asyncio.to_thread(
-                extract_page, result.body, result.final_url, headers=result.headers
-            )
+        body = result.body
+        if self.offload.workers and len(body) >= OFFLOAD_MIN_BYTES:
+            page = await self.offload.run(extract_page, body, result.final_url, headers=result.headers)
+        elif len(body) > PARSE_IN_THREAD_BYTES:
+            page = await asyncio.to_thread(extract_page, body, result.final_url, headers=result.headers)
         else:
-            page = extract_page(result.body, result.final_url, headers=result.headers)
-        if result.truncated and page.complete:
-            return replace(page, complete=False, incomplete_reason=BODY_TRUNCATED)
-        return page
+            page = extract_page(body, result.final_url, headers=result.headers)
+        return mark_truncated(page, result)
+
+
+def parsable(result: FetchResult) -> bool:
+    """Is there HTML to extract links from (a body cut at the cap included)?"""
+    return (result.error is None or result.truncated) and is_html(result)
+
+
+def mark_truncated(page: ExtractedPage, result: FetchResult) -> ExtractedPage:
+    if result.truncated and page.complete:
+        return replace(page, complete=False, incomplete_reason=BODY_TRUNCATED)
+    return page
+
+
+def prepare_links(
+    body: bytes, final_url: str, headers: Mapping[str, str], allow_networks: tuple[IPNetwork, ...]
+) -> tuple[ExtractedPage, list[ResolvedLink]]:
+    """Extract, resolve and filter one page in one call: what a worker process runs for a large page, so
+    that the event loop only unpickles the result. Pure: the address policy here vets what it can
+    without DNS (schemes, literal addresses), exactly as :class:`LinkFilter` does."""
+    page = extract_page(body, final_url, headers=headers)
+    links = LinkFilter(AddressPolicy(allow_networks)).apply(LinkResolver().resolve(final_url, page.links))
+    return page, links
 
 
 def is_html(result: FetchResult) -> bool:
@@ -85,17 +126,24 @@ def is_html(result: FetchResult) -> bool:
 
 
 class LinkResolver:
-    """Resolve stage: absolute URL -> the URL to request (fragment dropped), its comparison key, and
-    whether it is internal (same registrable domain as the page)."""
+    """Resolve stage: absolute URL -> the URL to request (the URL Standard's serialisation, fragment
+    dropped), its comparison key (:func:`bot.urls.link_key`), and whether it is internal (same
+    registrable domain as the page). Each http(s) URL is parsed once (:func:`bot.urls.parse_web_url`)."""
 
     def resolve(self, page_url: str, links: Iterable[ExtractedLink]) -> list[ResolvedLink]:
+        page_domain = url_registrable_domain(page_url)
         resolved = []
         for link in links:
             if link.url is None:
                 resolved.append(ResolvedLink(link, None, None, internal=False))
                 continue
-            fetch_url = strip_fragment(link.url)
             try:
+                if scheme_of(link.url) in FETCHABLE_SCHEMES:
+                    web = parse_web_url(link.url)
+                    internal = bool(web.host) and registrable_domain(web.host) == page_domain
+                    resolved.append(ResolvedLink(link, web.href, web.key, internal=internal))
+                    continue
+                fetch_url = strip_fragment(link.url)
                 key = link_key(fetch_url)
             except ValueError:
                 resolved.append(ResolvedLink(link, None, None, internal=False))

@@ -50,6 +50,7 @@ from bot.models import FetchError, FetchErrorKind, FetchResult, Hop
 from bot.net.decode import ACCEPT_ENCODING, BodyDecodeError, BodyDecoder, BodyTooLarge
 from bot.net.policy import AddressPolicy, BlockedAddressError
 from bot.net.resolver import NOT_FOUND_CODES, PolicyResolver
+from bot.urls import resolve_url, strip_fragment
 
 logger = logging.getLogger(__name__)
 
@@ -346,8 +347,10 @@ class HttpClient:
                 return result(state, None)
             assert state.status is not None
             try:
-                next_url = _without_fragment(state.location, target.join(state.location))
-            except (httpx.InvalidURL, ValueError, TypeError) as exc:
+                # Fetch Standard, "HTTP-redirect fetch": Location is parsed by the URL Standard against
+                # the URL of the response, as a browser does (not RFC 3986's merge).
+                next_url = strip_fragment(resolve_url(state.location, str(target)))
+            except ValueError as exc:
                 return result(
                     state,
                     FetchError(

@@ -25,11 +25,13 @@ from urllib.parse import urlsplit
 import httpx
 
 from bot.models import FetchError, FetchErrorKind
+from bot.urls import resolve_url, scheme_of
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 ALLOWED_SCHEMES = frozenset({"http", "https"})
+INVALID_BY_STANDARD = "not a valid URL (its host, port or syntax fails the WHATWG URL Standard's parser)"
 # Decisions are pure functions of the URL or address and of the exempt networks (fixed per policy), so
 # they are memoised: a check vets each link in the filter stage and again on its first hop, and the links
 # of a page share a few hosts. Bounded so a long-running bot's memory stays flat (~1 KB an entry).
@@ -216,24 +218,34 @@ class AddressPolicy:
         return vetted if isinstance(vetted, FetchError) else None
 
     def vetted(self, url: str) -> httpx.URL | FetchError:
-        """:meth:`vet_url`, returning the parsed URL (what the client then requests) when it passes."""
+        """:meth:`vet_url`, returning the parsed URL (what the client then requests) when it passes: the
+        WHATWG URL Standard's serialisation of ``url`` (as a browser requests it: punycode host,
+        dotted-decimal IPv4, percent-encoded path, no default port), fragment kept."""
         return self._vetted(url)
 
     def _vet(self, url: str) -> httpx.URL | FetchError:
-        try:
-            parsed = httpx.URL(url)
-            # A second parser must agree there is no userinfo: a disagreement between URL parsers
-            # about where the host starts is a classic way around address checks.
-            raw_netloc = urlsplit(url.strip()).netloc
-        except (httpx.InvalidURL, ValueError, TypeError) as exc:
-            return FetchError(FetchErrorKind.INVALID_URL, f"not a valid URL: {exc}")
-        scheme = parsed.scheme.lower()
+        text = url.strip()
+        scheme = scheme_of(text)
         if not scheme:
             return FetchError(FetchErrorKind.INVALID_URL, "not an absolute URL (it has no scheme)")
         if scheme not in ALLOWED_SCHEMES:
             return FetchError(
                 FetchErrorKind.UNSUPPORTED_SCHEME, f"{scheme}: URLs are not fetched (only http and https)"
             )
+        try:
+            # The URL Standard's parse decides the host, port and path we request (the ones a browser
+            # would: punycode host, dotted-decimal IPv4, percent-encoded path), and httpx is handed
+            # that serialisation, which it keeps as it is.
+            href = resolve_url(text)
+        except ValueError:
+            return FetchError(FetchErrorKind.INVALID_URL, INVALID_BY_STANDARD)
+        try:
+            parsed = httpx.URL(href)
+            # A second parser must agree there is no userinfo: a disagreement between URL parsers
+            # about where the host starts is a classic way around address checks.
+            raw_netloc = urlsplit(text).netloc
+        except (httpx.InvalidURL, ValueError, TypeError) as exc:
+            return FetchError(FetchErrorKind.INVALID_URL, f"not a valid URL ({exc})")
         if parsed.userinfo or "@" in raw_netloc:
             return FetchError(
                 FetchErrorKind.INVALID_URL, "URLs with a user name or password in them are not fetched"
