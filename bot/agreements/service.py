@@ -344,6 +344,7 @@ class AgreementService:
 
         def write(tx: Tx) -> tuple[list[Agreement], list[Change]]:
             out, changes = [], []
+            deadline_noted = _DeadlineNotes(tx)
             for agreement_id in order:
                 doc = tx.get(AGREEMENTS_TABLE, agreement_id)
                 if doc is None:  # removed meanwhile
@@ -356,7 +357,7 @@ class AgreementService:
                     for link in current.links
                 )
                 after = replace(current, links=links)
-                changes.extend(self._record_changes(tx, current, after, today, by))
+                changes.extend(self._record_changes(tx, current, after, today, by, deadline_noted))
                 tx.update(AGREEMENTS_TABLE, after.id, {"links": to_doc(after)["links"]})
                 out.append(after)
             log_changes(tx, changes)
@@ -365,7 +366,13 @@ class AgreementService:
         return await self._store.transact(write)
 
     def _record_changes(
-        self, tx: Tx, before: Agreement, after: Agreement, today: date, by: str
+        self,
+        tx: Tx,
+        before: Agreement,
+        after: Agreement,
+        today: date,
+        by: str,
+        deadline_noted: _DeadlineNotes,
     ) -> list[Change]:
         at = self._now_iso()
         changes = []
@@ -419,15 +426,34 @@ class AgreementService:
                     after=new_state.value,
                 )
             )
-        if after.overdue(today) and not tx.find(
-            HISTORY_TABLE, agreement_id=after.id, action="deadline_passed"
-        ):
+        if after.overdue(today) and not deadline_noted.has(after.id):
             missing = [link.id for link in after.links if link.health is not LinkHealth.HEALTHY]
             self._history(tx, after.id, by, "deadline_passed", {"missing": missing})
+            deadline_noted.add(after.id)
             changes.append(
                 change(ChangeKind.DEADLINE_PASSED, reason="deadline_passed", after=" ".join(missing))
             )
         return changes
+
+
+class _DeadlineNotes:
+    """Which agreements' history already holds a ``deadline_passed`` entry, read from ``tx`` once (on
+    first use) rather than searched for per overdue agreement: a recheck of many overdue agreements stays
+    linear in the history's length."""
+
+    def __init__(self, tx: Tx) -> None:
+        self._tx = tx
+        self._ids: set[str] | None = None
+
+    def has(self, agreement_id: str) -> bool:
+        if self._ids is None:
+            entries = self._tx.find(HISTORY_TABLE, action="deadline_passed")
+            self._ids = {doc["agreement_id"] for doc in entries if isinstance(doc.get("agreement_id"), str)}
+        return agreement_id in self._ids
+
+    def add(self, agreement_id: str) -> None:
+        if self._ids is not None:
+            self._ids.add(agreement_id)
 
 
 def promised_links(agreements: Sequence[Agreement]) -> list[tuple[Agreement, PromisedLink]]:
