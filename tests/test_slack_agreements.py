@@ -382,6 +382,7 @@ async def test_an_exchange_is_logged_verified_and_its_per_link_verdicts_posted_t
     assert stored.deadline == date(2026, 11, 9)  # the picker's default reached the store
     assert stored.contact.slack_user == "U0PAT" and stored.contact.email == "pat@partner.example"
     assert stored.qualification.relevance.score == 4 and stored.notes == "Agreed by email with Pat."
+    assert stored.priority.value == "normal"  # the select's initial option reached the store
     assert [(link.direction.value, link.health) for link in stored.links] == [
         ("ours", LinkHealth.HEALTHY),
         ("theirs", LinkHealth.FAILING),
@@ -767,6 +768,12 @@ def test_the_modal_is_valid_block_kit_and_reads_back_into_core_input() -> None:
     assert submission.data.links[0].direction == "theirs" and submission.data.links[1].rel == "ugc"
     assert submission.data.deadline == "2026-03-06" and submission.data.kind == "exchange"
     assert submission.data.qualification["authority"] == ("", "2")
+    # The priority select: three levels, normal unless changed.
+    [priority] = [b for b in data["blocks"] if b.get("block_id") == "priority"]
+    assert [o["value"] for o in priority["element"]["options"]] == ["high", "normal", "low"]
+    assert submission.data.priority == "normal"
+    high = view_state_values(data, {"priority": "high"})
+    assert read_partnership_submission(high, owner="U1").data.priority == "high"
 
 
 def test_block_errors_map_core_fields_to_modal_rows() -> None:
