@@ -39,7 +39,8 @@ from bot.agreements.model import (
     parse_slack_user,
     to_doc,
 )
-from bot.backlinks.changes import Change, ChangeKind, log_changes
+from bot.agreements.record import PartnerRecord, partner_record
+from bot.backlinks.changes import CHANGES_TABLE, Change, ChangeKind, log_changes
 from bot.backlinks.registry import BacklinkRegistry, TrackedBacklink, add_backlink
 from bot.config import LossPolicy
 from bot.errors import InputError
@@ -341,6 +342,20 @@ class AgreementService:
         if not matches:
             raise InputError(f"no agreement with id or partner domain {ref!r} (see: linkpact agreement list)")
         return matches[0]
+
+    async def partner_record(self, ref: str) -> PartnerRecord:
+        """The track record (:mod:`bot.agreements.record`) of the partner of ``ref``: an agreement id, or
+        the partner's domain or site. Raises :class:`InputError` when no agreement matches."""
+        domain = (await self.get(ref)).partner_domain
+        docs = [
+            doc for doc in await self._store.find(AGREEMENTS_TABLE) if from_doc(doc).partner_domain == domain
+        ]
+        history: list[dict[str, Any]] = []
+        changes: list[dict[str, Any]] = []
+        for agreement_id in (str(doc["id"]) for doc in docs):
+            history += await self._store.find(HISTORY_TABLE, agreement_id=agreement_id)
+            changes += await self._store.find(CHANGES_TABLE, agreement_id=agreement_id)
+        return partner_record(domain, docs, history, changes, now=self._clock())
 
     async def history(self, agreement_id: str) -> list[dict[str, Any]]:
         entries = await self._store.find(HISTORY_TABLE, agreement_id=agreement_id)
