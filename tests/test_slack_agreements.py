@@ -573,6 +573,13 @@ async def test_partner_shows_one_agreement_with_verdicts_reasons_and_history(
     assert ":white_check_mark: *L1* we link" in text
     assert "*failing* · `link_removed`: the page does not link to the target" in text
     assert "*History*" in text and "· <@U0ALICE> · created" in text and "link_checked" in text
+    # The partner's track record over both agreements with them follows.
+    assert "*Track record of 127.0.0.2* (2 agreements)" in text
+    assert "• Days to deliver: delivered on 1 of 2 agreements, median 0 days after the start" in text
+    assert "• Their links: live in 1 of 2 checks (50%)" in text and "• 0 losses, 0 reclaims" in text
+    assert "• #2 Paid Review, live: delivered in 0 days; live in 1 of 1 check (100%)" in text
+    assert "• #1 Partner Bakery, pending: not delivered yet (1 day since the start)" in text
+    assert len(answer.blocks) <= 50
 
     await slack.command("partner 42")
     unknown = await slack.response()
