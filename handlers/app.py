@@ -38,6 +38,8 @@ from handlers.services import LinkEngine, Services, services_middleware
 logger = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
+# Liveness for a container's HEALTHCHECK or a load balancer: 200 "ok", no signature (Slack never calls it).
+HEALTH_PATH = "/healthz"
 # Every interface: in a container the port is published by Docker; behind a proxy, bind it privately.
 DEFAULT_HOST = "0.0.0.0"
 # A 429 from Slack is retried after its Retry-After this many times before the call fails.
@@ -179,6 +181,7 @@ async def _verify_tokens(client: AsyncWebClient, slack: SlackSettings) -> None:
 
 async def _run_http(app: AsyncApp, *, host: str, port: int, stop: asyncio.Event) -> None:
     web_app = app.web_app(path=EVENTS_PATH, port=port)
+    web_app.router.add_get(HEALTH_PATH, _healthz)
     runner = web.AppRunner(web_app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
@@ -193,6 +196,11 @@ async def _run_http(app: AsyncApp, *, host: str, port: int, stop: asyncio.Event)
         await stop.wait()
     finally:
         await runner.cleanup()
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    """``GET /healthz``: the process is up and its event loop answers (it says nothing about Slack)."""
+    return web.Response(text="ok")
 
 
 async def _run_socket_mode(app: AsyncApp, app_token: str, stop: asyncio.Event) -> None:
