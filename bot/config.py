@@ -45,7 +45,8 @@ DEFAULT_DB_PATH = "./linkpact.json"
 # Concurrent /linkcheck runs a workspace may have before it is told "busy, try again".
 DEFAULT_MAX_CHECKS_PER_WORKSPACE = 4
 DEFAULT_PORT = 3000
-# Rechecks: daily is frequent enough to notice a loss within a day and polite to partners' servers.
+# Rechecks of tracked backlinks that are no agreement's promised link (those follow their agreement's
+# priority, bot.agreements.model.PRIORITY_INTERVAL_H): daily notices a loss within a day, politely.
 DEFAULT_RECHECK_INTERVAL_H = 24.0
 # A loss is confirmed only when seen on this many checks at least this many hours apart, so a page
 # that is briefly broken (a deploy, a CDN blip) is never reported as a lost link.

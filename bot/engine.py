@@ -8,6 +8,7 @@ from here; nothing below this module imports it, so the capability packages stay
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     # Agreements, monitoring and pruning are built on first use: `linkpact check` (and /linkcheck)
     # never needs them, and importing them costs about 0.3 s of start-up.
     from bot.agreements.service import AgreementService
+    from bot.monitoring.cadence import Cadence
     from bot.monitoring.prune import PruneBook, PruneProposal
     from bot.monitoring.recheck import Monitor, RecheckSummary
 
@@ -59,16 +61,31 @@ class Engine(LinkEngine):
         )
 
     @cached_property
+    def cadence(self) -> Cadence:
+        """Which agreements and tracked backlinks a scheduled recheck verifies (docs/monitoring.md)."""
+        from bot.monitoring.cadence import Cadence
+
+        return Cadence(self.agreements, self.backlinks)
+
+    @cached_property
     def prune(self) -> PruneBook:
         from bot.monitoring.prune import PruneBook
 
         return PruneBook(self.store, self.agreements, self.settings.prune, clock=self.now)
 
     async def recheck(
-        self, *, agreement_ref: str | None = None, by: str = "scheduler"
+        self,
+        *,
+        agreement_ref: str | None = None,
+        agreement_ids: Collection[str] | None = None,
+        backlink_ids: Collection[str] | None = None,
+        by: str = "scheduler",
     ) -> tuple[RecheckSummary, list[PruneProposal]]:
-        """Recheck tracked backlinks and promised links (all, or one agreement's), then apply the prune
-        rules. Returns the recheck summary and the open prune proposals."""
-        summary = await self.monitor.recheck(agreement_ref=agreement_ref, by=by)
+        """Recheck tracked backlinks and promised links (all, one agreement's, or the ids given: see
+        :meth:`bot.monitoring.recheck.Monitor.recheck`), then apply the prune rules. Returns the recheck
+        summary and the open prune proposals."""
+        summary = await self.monitor.recheck(
+            agreement_ref=agreement_ref, agreement_ids=agreement_ids, backlink_ids=backlink_ids, by=by
+        )
         proposals = await self.prune.propose()
         return summary, proposals

@@ -42,6 +42,8 @@ from handlers.socket_mode import Backoff, ReconnectingSocketModeHandler
 logger = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
+# Liveness for a container's HEALTHCHECK or a load balancer: 200 "ok", no signature (Slack never calls it).
+HEALTH_PATH = "/healthz"
 # Every interface: in a container the port is published by Docker; behind a proxy, bind it privately.
 DEFAULT_HOST = "0.0.0.0"
 # A 429 from Slack is retried after its Retry-After this many times before the call fails.
@@ -200,6 +202,7 @@ async def _run_http(
     # Our own front door rather than app.web_app(): signature first, then parsing, and a 4xx for every
     # malformed request (handlers.http_gate).
     web_app = build_web_app(app, signing_secret=slack.signing_secret, path=EVENTS_PATH)
+    web_app.router.add_get(HEALTH_PATH, _healthz)
     runner = web.AppRunner(web_app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
@@ -215,6 +218,11 @@ async def _run_http(
         await stop.wait()
     finally:
         await runner.cleanup()
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    """``GET /healthz``: the process is up and its event loop answers (it says nothing about Slack)."""
+    return web.Response(text="ok")
 
 
 async def _run_socket_mode(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -93,16 +94,22 @@ class MonitoringState:
 
 
 async def recheck_all(
-    engine: Engine, state: MonitoringState, *, by: str
+    engine: Engine,
+    state: MonitoringState,
+    *,
+    by: str,
+    agreement_ids: Collection[str] | None = None,
+    backlink_ids: Collection[str] | None = None,
 ) -> tuple[RecheckSummary, list[PruneProposal]] | None:
-    """A full recheck (:meth:`bot.engine.Engine.recheck`), unless one is already running: then None.
+    """A full recheck (:meth:`bot.engine.Engine.recheck`), or one limited to ``agreement_ids`` and
+    ``backlink_ids`` (a scheduled run of what is due), unless one is already running: then None.
 
     One at a time, because a second full recheck right behind the first would fetch every partner page
     again for nothing (politeness), whoever asked for it."""
     if state.recheck_lock.locked():
         return None
     async with state.recheck_lock:
-        return await engine.recheck(by=by)
+        return await engine.recheck(by=by, agreement_ids=agreement_ids, backlink_ids=backlink_ids)
 
 
 async def recheck_when_free(

@@ -2,10 +2,12 @@
 
 Two jobs, both plain async functions that tests call directly with an injected clock:
 
-- **recheck** every ``LINKPACT_RECHECK_INTERVAL_H`` hours (:func:`run_recheck_job`): every tracked backlink
-  and promised link, through the engine's one HTTP client and its per-host limits. The first run is one
-  interval after the last recheck the store knows of (or shortly after start when that is overdue), so
-  restarting the bot neither skips nor repeats rechecks;
+- **recheck**, a tick every :data:`bot.monitoring.cadence.CADENCE_TICK_H` hours (:func:`run_recheck_job`):
+  the agreements whose priority's interval has passed since their last check and the other tracked
+  backlinks every ``LINKPACT_RECHECK_INTERVAL_H`` hours (:mod:`bot.monitoring.cadence`), through the
+  engine's one HTTP client and its per-host limits. The first tick is when something next falls due by
+  what the store remembers (or shortly after start when that is overdue), so restarting the bot neither
+  skips nor repeats rechecks;
 - **digest** on the configured weekday and time in the configured zone
   (:func:`handlers.digest.run_digest_job`), and once right at start-up to post a digest missed while the
   bot was down.
@@ -29,6 +31,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
+from bot.monitoring.cadence import CADENCE_TICK_H
 from handlers.digest import run_digest_job
 from handlers.monitoring import MonitoringState, recheck_all
 
@@ -47,13 +50,34 @@ STARTUP_RECHECK_DELAY_S = 60.0
 SHUTDOWN_GRACE_S = 5.0
 
 
-async def run_recheck_job(engine: Engine, state: MonitoringState) -> RecheckSummary | None:
-    """One scheduled full recheck (:meth:`bot.engine.Engine.recheck`, which also applies the prune rules).
+async def run_recheck_job(
+    engine: Engine,
+    state: MonitoringState,
+    *,
+    now: datetime | None = None,
+    backlink_interval_h: float | None = None,
+) -> RecheckSummary | None:
+    """One scheduler tick: recheck what is due at ``now`` (default: the engine's clock) by each
+    agreement's cadence and, for the other tracked backlinks, every ``backlink_interval_h`` hours (default
+    ``LINKPACT_RECHECK_INTERVAL_H``): :meth:`bot.monitoring.cadence.Cadence.due`, then
+    :meth:`bot.engine.Engine.recheck` limited to it (which also applies the prune rules).
 
-    Returns its summary, or None when another full recheck was running (skipped) or it failed; never
-    raises (a failure is logged with its traceback and the next interval tries again)."""
+    Returns its summary, or None when nothing was due, another full recheck was running (skipped) or it
+    failed; never raises (a failure is logged with its traceback and the next tick tries again)."""
     try:
-        result = await recheck_all(engine, state, by="scheduler")
+        moment = now if now is not None else engine.now()
+        interval_h = (
+            backlink_interval_h
+            if backlink_interval_h is not None
+            else engine.settings.monitor.recheck_interval_h
+        )
+        work = await engine.cadence.due(moment, backlink_interval_h=interval_h)
+        if not work:
+            logger.debug("scheduled recheck: nothing is due")
+            return None
+        result = await recheck_all(
+            engine, state, by="scheduler", agreement_ids=work.agreement_ids, backlink_ids=work.backlink_ids
+        )
     except Exception:
         logger.exception("the scheduled recheck failed")
         return None
@@ -62,25 +86,28 @@ async def run_recheck_job(engine: Engine, state: MonitoringState) -> RecheckSumm
         return None
     summary, proposals = result
     logger.info(
-        "scheduled recheck: %d changes, %d open prune proposals", len(summary.changes), len(proposals)
+        "scheduled recheck: %d agreements and %d tracked backlinks due, %d changes, %d open prune proposals",
+        len(work.agreement_ids),
+        len(work.backlink_ids),
+        len(summary.changes),
+        len(proposals),
     )
     return summary
 
 
-async def last_recheck_at(engine: Engine) -> datetime | None:
-    """When the latest recheck ran: the newest weekly snapshot's ``at`` (each recheck rewrites it)."""
-    stamps = [doc.get("at") for doc in await engine.monitor.snapshots()]
-    latest = max((s for s in stamps if isinstance(s, str) and s), default=None)
-    return datetime.fromisoformat(latest) if latest else None
-
-
-def first_recheck_at(last: datetime | None, interval_h: float, now: datetime) -> datetime:
-    """One interval after ``last``; when that is already past (or there never was a recheck), a short
-    delay after ``now``."""
+def first_recheck_at(next_due: datetime | None, now: datetime) -> datetime:
+    """The first tick: when something next falls due (``next_due``, from
+    :meth:`bot.monitoring.cadence.Cadence.next_due_at`); when that is already past (or there is nothing
+    to recheck yet), a short delay after ``now``."""
     soon = now + timedelta(seconds=STARTUP_RECHECK_DELAY_S)
-    if last is None:
+    if next_due is None:
         return soon
-    return max(last + timedelta(hours=interval_h), soon)
+    return max(next_due, soon)
+
+
+def tick_interval_h(backlink_interval_h: float) -> float:
+    """Hours between two ticks: :data:`CADENCE_TICK_H`, or the backlink interval when that is shorter."""
+    return min(CADENCE_TICK_H, backlink_interval_h)
 
 
 class MonitoringScheduler:
@@ -111,11 +138,12 @@ class MonitoringScheduler:
         """Add the jobs (not started yet); returns them. Reads when the last recheck ran."""
         now = self._clock()
         interval_h = self._settings.monitor.recheck_interval_h
-        first = first_recheck_at(await last_recheck_at(self._engine), interval_h, now)
+        next_due = await self._engine.cadence.next_due_at(backlink_interval_h=interval_h)
+        first = first_recheck_at(next_due, now)
         jobs = [
             self.scheduler.add_job(
-                self._tracked(run_recheck_job, self._engine, self._state),
-                IntervalTrigger(hours=interval_h, start_date=first, timezone=UTC),
+                self._tracked(self._recheck_tick),
+                IntervalTrigger(hours=tick_interval_h(interval_h), start_date=first, timezone=UTC),
                 id=RECHECK_JOB_ID,
                 name="recheck links",
                 replace_existing=True,
@@ -138,6 +166,14 @@ class MonitoringScheduler:
         else:
             logger.info("LINKPACT_DIGEST_CHANNEL is not set: the weekly digest is off")
         return jobs
+
+    async def _recheck_tick(self) -> None:
+        await run_recheck_job(
+            self._engine,
+            self._state,
+            now=self._clock(),
+            backlink_interval_h=self._settings.monitor.recheck_interval_h,
+        )
 
     async def start(self) -> None:
         """Configure and start the jobs in the running event loop (the loop Bolt and the engine use)."""

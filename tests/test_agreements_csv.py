@@ -36,6 +36,7 @@ from bot.agreements.model import (
     ExpectedRel,
     LinkHealth,
     LinkInput,
+    Priority,
 )
 from bot.config import Settings
 from bot.engine import Engine
@@ -494,3 +495,33 @@ async def test_an_agreement_already_stored_or_given_twice_is_refused(engine: Eng
 
 def test_a_header_only_file_has_no_agreements() -> None:
     assert parse_csv(",".join(COLUMNS) + "\r\n", owner=OWNER, today=TODAY) == []
+
+
+async def test_priority_is_exported_last_and_read_back_and_may_be_absent(engine: Engine) -> None:
+    first, *_ = inputs()
+    stored = await engine.agreements.add(replace(first, priority="high"))
+    assert COLUMNS[-1] == "PRIORITY"
+    rows = table(export_csv([stored], today=TODAY))
+    assert {row["PRIORITY"] for row in rows} == {"high"}
+
+    [again] = [
+        engine.agreements.validate(item)
+        for item in parse_csv(export_csv([stored], today=TODAY), owner=OWNER, today=TODAY)
+    ]
+    assert again.priority is Priority.HIGH
+    # A file without the column (Linkody's own, or an export from before priorities): normal.
+    [plain] = parse_csv(linkody("https://p.example/post,,,https://ours.example/,yes,,,,"), owner=OWNER)
+    assert engine.agreements.validate(plain).priority is Priority.NORMAL
+    text = (
+        "URL FROM,EXPECTED LANDING PAGE URL,AGREEMENT ID,PRIORITY\r\n"
+        "https://a.example/x,https://ours.example/,1,Low\r\n"
+        "https://a.example/y,https://ours.example/,1,\r\n"  # empty on a later row: the agreement's value
+        "https://b.example/x,https://ours.example/,2,urgent\r\n"
+    )
+    with pytest.raises(CsvImportError) as caught:
+        parse_csv(text, owner=OWNER, today=TODAY)
+    [problem] = caught.value.problems
+    assert (problem.rows, problem.column) == ((4,), "PRIORITY")
+    assert "'urgent' is not a priority (use high, normal, low)" in str(caught.value)
+    [low] = parse_csv(text.rsplit("\r\n", 2)[0] + "\r\n", owner=OWNER, today=TODAY)
+    assert engine.agreements.validate(low).priority is Priority.LOW

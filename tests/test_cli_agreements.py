@@ -185,4 +185,4 @@ def test_agreement_import_refuses_devices_and_pipes_and_reads_stdin(tmp_path: Pa
     text = "URL FROM,EXPECTED LANDING PAGE URL\r\nhttps://p.example/x,https://ours.example/\r\n"
     stdin = _run_limited(["agreement", "import", "-"], db, input=text)
     assert stdin.returncode == 0, stdin.stderr
-    assert "imported 1 agreements from -" in stdin.stdout
+    assert "imported 1 agreement from -" in stdin.stdout

@@ -84,11 +84,16 @@ async def test_a_week_of_changes_makes_one_correct_digest(
     assert digest.totals["referring_domains"] == 1 and digest.totals["live_links"] == 1
     assert [t.week for t in digest.trend] == ["2026-W45", "2026-W48"]
 
+    # Each agreement line says when the agreement was last checked (the latest recheck, 21 days on).
+    last = clock().isoformat(timespec="seconds")
+    assert [a.last_checked for a in (*digest.one_sided, *digest.overdue)] == [last, last]
     text = render_digest_text(digest)
     assert (
         "Lost links (2)" in text and "One-sided agreements (1)" in text and "Proposed for pruning (1)" in text
     )
+    assert f"owner U0OTHER, last checked {last[:10]} {last[11:16]} UTC)" in text
     data = digest_to_json(digest)
+    assert data["overdue"][0]["last_checked"] == last
     assert data["period"] == "2026-W48" and data["sparkline"].startswith("referring domains ")
     png = trend_chart_png(digest)
     assert png is not None and png.startswith(b"\x89PNG")

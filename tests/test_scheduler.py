@@ -20,6 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import DigestSettings, MonitorSettings, Settings
 from bot.engine import Engine
+from bot.monitoring.cadence import CADENCE_TICK_H, DueWork
 from handlers.monitoring import MonitoringState
 from handlers.scheduler import (
     DIGEST_JOB_ID,
@@ -28,6 +29,7 @@ from handlers.scheduler import (
     MonitoringScheduler,
     first_recheck_at,
     run_recheck_job,
+    tick_interval_h,
 )
 from tests.support.clock import Clock
 from tests.support.site import LocalSite
@@ -62,8 +64,9 @@ async def test_the_jobs_have_the_configured_triggers(
     assert set(jobs) == {RECHECK_JOB_ID, DIGEST_JOB_ID}
 
     recheck = jobs[RECHECK_JOB_ID].trigger
-    assert isinstance(recheck, IntervalTrigger) and recheck.interval == timedelta(hours=12)
-    # Never rechecked: soon after start.
+    # A tick every hour looks for what is due (each agreement by its priority, backlinks every 12 h).
+    assert isinstance(recheck, IntervalTrigger) and recheck.interval == timedelta(hours=CADENCE_TICK_H)
+    # Nothing to recheck yet: soon after start.
     assert recheck.start_date == clock() + timedelta(seconds=STARTUP_RECHECK_DELAY_S)
 
     digest = jobs[DIGEST_JOB_ID]
@@ -82,12 +85,13 @@ async def test_the_jobs_have_the_configured_triggers(
     assert [job.id for job in await quiet.configure()] == [RECHECK_JOB_ID]  # no channel, no digest job
 
 
-def test_the_first_recheck_follows_the_last_one() -> None:
+def test_the_first_recheck_is_when_something_falls_due() -> None:
     now = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
     soon = now + timedelta(seconds=STARTUP_RECHECK_DELAY_S)
-    assert first_recheck_at(None, 24, now) == soon
-    assert first_recheck_at(now - timedelta(hours=3), 24, now) == now + timedelta(hours=21)
-    assert first_recheck_at(now - timedelta(days=3), 24, now) == soon  # overdue: soon, not at once
+    assert first_recheck_at(None, now) == soon
+    assert first_recheck_at(now + timedelta(hours=21), now) == now + timedelta(hours=21)
+    assert first_recheck_at(now - timedelta(days=3), now) == soon  # overdue: soon, not at once
+    assert tick_interval_h(24) == CADENCE_TICK_H and tick_interval_h(0.25) == 0.25
 
 
 async def test_the_recheck_job_runs_one_full_recheck_at_a_time(
@@ -96,15 +100,20 @@ async def test_the_recheck_job_runs_one_full_recheck_at_a_time(
     partner.html("/blog", linking(ours.url("/product")))
     await engine.track(partner.url("/blog"), ours.url("/product"))
     state = MonitoringState()
-    summary = await run_recheck_job(engine, state)
+    summary = await run_recheck_job(engine, state, backlink_interval_h=12)
     assert summary is not None and summary.verdicts == {"live": 1}
 
     async with state.recheck_lock:  # a full recheck is running (a /linkcheck recheck, say)
-        assert await run_recheck_job(engine, state) is None
+        clock.advance(hours=12)
+        assert await run_recheck_job(engine, state, backlink_interval_h=12) is None
     before = len(partner.hits_for("/blog"))
-    clock.advance(hours=12)
-    assert await run_recheck_job(engine, state) is not None
+    assert await run_recheck_job(engine, state, backlink_interval_h=12) is not None
     assert len(partner.hits_for("/blog")) == before + 1
+    # Checked just now: the next tick finds nothing due and fetches nothing.
+    clock.advance(hours=1)
+    assert await run_recheck_job(engine, state, backlink_interval_h=12) is None
+    assert len(partner.hits_for("/blog")) == before + 1
+    clock.advance(hours=-1)
     # The next scheduled recheck is one interval after this one, even after a restart.
     scheduler = MonitoringScheduler(engine, None, monitoring_settings(engine), state, clock=clock)  # type: ignore[arg-type]
     jobs = {job.id: job for job in await scheduler.configure()}
@@ -112,12 +121,22 @@ async def test_the_recheck_job_runs_one_full_recheck_at_a_time(
 
 
 async def test_a_failing_recheck_is_logged_and_never_raised(caplog: pytest.LogCaptureFixture) -> None:
+    class DueEverything:
+        async def due(self, now: datetime, **kwargs: object) -> DueWork:
+            return DueWork(backlink_ids=("1",))
+
     class FailingEngine:
+        cadence = DueEverything()
+
+        def now(self) -> datetime:
+            return datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
         async def recheck(self, **kwargs: object) -> object:
             raise RuntimeError("store is locked")
 
     with caplog.at_level(logging.ERROR):
-        assert await run_recheck_job(FailingEngine(), MonitoringState()) is None  # type: ignore[arg-type]
+        failing = FailingEngine()
+        assert await run_recheck_job(failing, MonitoringState(), backlink_interval_h=24) is None  # type: ignore[arg-type]
     [record] = [r for r in caplog.records if r.exc_info]
     assert "the scheduled recheck failed" in record.getMessage() and record.exc_info is not None
     assert record.exc_info[0] is RuntimeError

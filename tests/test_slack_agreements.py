@@ -382,6 +382,7 @@ async def test_an_exchange_is_logged_verified_and_its_per_link_verdicts_posted_t
     assert stored.deadline == date(2026, 11, 9)  # the picker's default reached the store
     assert stored.contact.slack_user == "U0PAT" and stored.contact.email == "pat@partner.example"
     assert stored.qualification.relevance.score == 4 and stored.notes == "Agreed by email with Pat."
+    assert stored.priority.value == "normal"  # the select's initial option reached the store
     assert [(link.direction.value, link.health) for link in stored.links] == [
         ("ours", LinkHealth.HEALTHY),
         ("theirs", LinkHealth.FAILING),
@@ -572,6 +573,13 @@ async def test_partner_shows_one_agreement_with_verdicts_reasons_and_history(
     assert ":white_check_mark: *L1* we link" in text
     assert "*failing* · `link_removed`: the page does not link to the target" in text
     assert "*History*" in text and "· <@U0ALICE> · created" in text and "link_checked" in text
+    # The partner's track record over both agreements with them follows.
+    assert "*Track record of 127.0.0.2* (2 agreements)" in text
+    assert "• Days to deliver: delivered on 1 of 2 agreements, median 0 days after the start" in text
+    assert "• Their links: live in 1 of 2 checks (50%)" in text and "• 0 losses, 0 reclaims" in text
+    assert "• #2 Paid Review, live: delivered in 0 days; live in 1 of 1 check (100%)" in text
+    assert "• #1 Partner Bakery, pending: not delivered yet (1 day since the start)" in text
+    assert len(answer.blocks) <= 50
 
     await slack.command("partner 42")
     unknown = await slack.response()
@@ -767,6 +775,12 @@ def test_the_modal_is_valid_block_kit_and_reads_back_into_core_input() -> None:
     assert submission.data.links[0].direction == "theirs" and submission.data.links[1].rel == "ugc"
     assert submission.data.deadline == "2026-03-06" and submission.data.kind == "exchange"
     assert submission.data.qualification["authority"] == ("", "2")
+    # The priority select: three levels, normal unless changed.
+    [priority] = [b for b in data["blocks"] if b.get("block_id") == "priority"]
+    assert [o["value"] for o in priority["element"]["options"]] == ["high", "normal", "low"]
+    assert submission.data.priority == "normal"
+    high = view_state_values(data, {"priority": "high"})
+    assert read_partnership_submission(high, owner="U1").data.priority == "high"
 
 
 def test_block_errors_map_core_fields_to_modal_rows() -> None:

@@ -305,6 +305,10 @@ async def test_a_simulated_week_is_posted_once_with_buttons_and_the_chart_in_the
         (action, proposal.id) for action in (APPROVE_PRUNE_ACTION, KEEP_ACTION, RECHECK_PROPOSAL_ACTION)
     ]
     assert "still missing" in text and "owner <@U0OWNER>" in text
+    # When each agreement was last checked, in the reader's time zone (UTC as the fallback text).
+    checked = clock().isoformat(timespec="seconds")
+    assert f"last checked <!date^{int(clock().timestamp())}^{{date_short_pretty}} at {{time}}|" in text
+    assert f"|{checked[:10]} {checked[11:16]} UTC>" in text
     assert message.params["text"].startswith("Linkpact digest 2026-W48: 2 lost links")
     # The 12-week chart goes into the message's thread.
     done = slack_api.calls_to("files.completeUploadExternal")

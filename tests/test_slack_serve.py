@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import count
@@ -304,6 +305,13 @@ def test_an_unsigned_request_is_refused(server: ServeProcess) -> None:
     body = b"command=%2Flinkcheck&text=help"
     response = post(server.url, body, {"Content-Type": "application/x-www-form-urlencoded"})
     assert response.status_code == 401
+
+
+def test_healthz_answers_ok_without_a_signature(server: ServeProcess) -> None:
+    """What the Docker image's HEALTHCHECK asks (no Slack signature: Slack never calls it)."""
+    health = server.url.replace("/slack/events", "/healthz")
+    with urllib.request.urlopen(health, timeout=5) as response:
+        assert (response.status, response.read()) == (200, b"ok")
 
 
 @pytest.mark.parametrize("text", ["help", "", "  HELP "])

@@ -38,8 +38,10 @@ from bot.agreements.model import (
     Direction,
     ExpectedRel,
     LinkInput,
+    Priority,
     PromisedLink,
     Score,
+    parse_priority,
     parse_score,
 )
 from bot.agreements.service import AgreementService
@@ -81,6 +83,7 @@ CONTACT_SLACK = "CONTACT SLACK"
 LINK_HEALTH = "LINK HEALTH"
 LINK_REASON = "LINK REASON"
 LAST_CHECKED = "LAST CHECKED"
+PRIORITY = "PRIORITY"
 # Each qualification criterion has a note column and a score column: RELEVANCE, RELEVANCE SCORE, ...
 QUALIFICATION_COLUMNS = {
     name: (name.replace("_", " ").upper(), name.replace("_", " ").upper() + " SCORE")
@@ -89,7 +92,7 @@ QUALIFICATION_COLUMNS = {
 LINKPACT_COLUMNS = (
     AGREEMENT_ID, PARTNER, PARTNER_SITE, KIND, STATE, DIRECTION, EXPECTED_REL, EXPECTED_PLACEMENT,
     DEADLINE, OWNER, CONTACT_NAME, CONTACT_EMAIL, CONTACT_SLACK, LINK_HEALTH, LINK_REASON, LAST_CHECKED,
-    *(column for pair in QUALIFICATION_COLUMNS.values() for column in pair),
+    *(column for pair in QUALIFICATION_COLUMNS.values() for column in pair), PRIORITY,
 )  # fmt: skip
 COLUMNS = LINKODY_COLUMNS + LINKPACT_COLUMNS
 # A promised link needs both ends; Linkody itself requires only URL FROM, but a link without a target
@@ -98,7 +101,7 @@ REQUIRED_COLUMNS = (URL_FROM, EXPECTED_LANDING_PAGE_URL)
 # Columns that describe the whole agreement: repeated on each of its rows, and they must agree.
 AGREEMENT_COLUMNS = (
     PARTNER, PARTNER_SITE, KIND, DEADLINE, EXPIRES, COST, TAGS, NOTES, CONTACT_NAME, CONTACT_EMAIL,
-    CONTACT_SLACK, *(column for pair in QUALIFICATION_COLUMNS.values() for column in pair),
+    CONTACT_SLACK, *(column for pair in QUALIFICATION_COLUMNS.values() for column in pair), PRIORITY,
 )  # fmt: skip
 
 # Linkody's EXPECTED FOLLOW values ("Use 'yes' if the link must have [a follow rel]"); a few common
@@ -145,6 +148,7 @@ _FIELD_COLUMNS = {
     "deadline": DEADLINE,
     "contact_email": CONTACT_EMAIL,
     "contact_slack": CONTACT_SLACK,
+    "priority": PRIORITY,
     "links": URL_FROM,
     "source": URL_FROM,
     "target": EXPECTED_LANDING_PAGE_URL,
@@ -229,6 +233,7 @@ def _agreement_cells(agreement: Agreement, today: date) -> dict[str, object]:
         CONTACT_NAME: agreement.contact.name,
         CONTACT_EMAIL: agreement.contact.email,
         CONTACT_SLACK: agreement.contact.slack_user,
+        PRIORITY: agreement.priority.value,
     }
     for name, (note_column, score_column) in QUALIFICATION_COLUMNS.items():
         score: Score = getattr(agreement.qualification, name)
@@ -755,6 +760,8 @@ def _agreement(rows: list[_Row], owner: str, today: date, problems: list[CsvProb
         for message in score_errors.values():
             report(rows[0], score_column, message)
         qualification[name] = (shared[note_column], shared[score_column])
+    if parse_priority(shared[PRIORITY]) is None:
+        report(rows[0], PRIORITY, f"{shared[PRIORITY]!r} is not a priority (use {_choices(Priority)})")
     if len(problems) > before:
         return None
     return CsvAgreement(
@@ -772,6 +779,7 @@ def _agreement(rows: list[_Row], owner: str, today: date, problems: list[CsvProb
             qualification=qualification,
             tags=_tags(shared[TAGS]),
             cost=cost,
+            priority=shared[PRIORITY],
         ),
         tuple(row.number for row in rows),
     )

@@ -68,6 +68,39 @@ class ExpectedRel(StrEnum):
     UGC = "ugc"
 
 
+class Priority(StrEnum):
+    """How often an agreement's promised links are rechecked (:data:`PRIORITY_INTERVAL_H`)."""
+
+    HIGH = "high"
+    NORMAL = "normal"
+    LOW = "low"
+
+
+# Hours between two rechecks of an agreement, by priority (docs/monitoring.md, "Cadence"). High: daily,
+# the bot's historic cadence, for the partnerships that matter most (a loss is seen within a day). Normal:
+# every 3 days, so a loss is confirmed (two checks at least LINKPACT_LOSS_CONFIRM_AFTER_H apart) within
+# the weekly digest's period while each partner gets a third of the requests. Low: weekly, the digest's
+# own rhythm, for long-standing partnerships nobody watches closely.
+PRIORITY_INTERVAL_H: Mapping[Priority, float] = {
+    Priority.HIGH: 24.0,
+    Priority.NORMAL: 72.0,
+    Priority.LOW: 168.0,
+}
+DEFAULT_PRIORITY = Priority.NORMAL
+
+
+def parse_priority(raw: str | None) -> Priority | None:
+    """The priority named by ``raw`` (case and spaces ignored; empty: :data:`DEFAULT_PRIORITY`), or None
+    when it names none."""
+    text = (raw or "").strip().lower()
+    if not text:
+        return DEFAULT_PRIORITY
+    try:
+        return Priority(text)
+    except ValueError:
+        return None
+
+
 class LinkHealth(StrEnum):
     """A promised link's latest state. ``unknown`` (page unreadable) never counts as a loss."""
 
@@ -133,6 +166,10 @@ class PromisedLink:
     suspicion: Suspicion | None = None
     # Distinct external links on the source page at the latest check (a links page carries dozens).
     seen_external_links: int | None = None
+    # Checks with a definite answer (``unknown`` ones are not counted) and, of those, the ones in which
+    # the link was there as agreed: the partner's track record (bot.agreements.record).
+    definite_checks: int = 0
+    live_checks: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +190,21 @@ class Agreement:
     pruned_by: str | None = None
     tags: tuple[str, ...] = ()
     cost: str = ""
+    priority: Priority = DEFAULT_PRIORITY
+
+    @property
+    def recheck_interval_h(self) -> float:
+        """Hours between two scheduled rechecks of this agreement (:data:`PRIORITY_INTERVAL_H`)."""
+        return PRIORITY_INTERVAL_H[self.priority]
+
+    @property
+    def last_checked_at(self) -> str | None:
+        """When every promised link was last verified: the oldest link's ``checked_at`` (ISO 8601, UTC);
+        None while a link has never been checked (or there are no links)."""
+        stamps = [link.checked_at for link in self.links]
+        if not stamps or any(not stamp for stamp in stamps):
+            return None
+        return min(stamp for stamp in stamps if stamp)
 
     def state(self, today: date) -> AgreementState:
         return derive_state(self, today)
@@ -275,6 +327,12 @@ def apply_result(
     seen_rel = tuple(sorted(result.rel))
     seen_placement = result.placement.value if result.placement else None
     external = result.external_links if result.external_links is not None else link.seen_external_links
+    if health is not LinkHealth.UNKNOWN:
+        link = replace(
+            link,
+            definite_checks=link.definite_checks + 1,
+            live_checks=link.live_checks + (health is LinkHealth.HEALTHY),
+        )
     if health is LinkHealth.UNKNOWN:
         if link.health is LinkHealth.NOT_CHECKED:
             return replace(link, health=health, reason=reason, checked_at=checked_at, unknown_reason=reason)
@@ -339,6 +397,7 @@ class AgreementInput:
     qualification: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # name -> (note, score)
     tags: tuple[str, ...] = ()
     cost: str = ""
+    priority: str = ""  # high, normal, low; empty = DEFAULT_PRIORITY
 
 
 class AgreementInputError(InputError):
@@ -409,6 +468,7 @@ def to_doc(agreement: Agreement) -> dict[str, Any]:
         "pruned_by": agreement.pruned_by,
         "tags": list(agreement.tags),
         "cost": agreement.cost,
+        "priority": agreement.priority.value,
         "links": [
             {
                 "id": link.id,
@@ -428,6 +488,8 @@ def to_doc(agreement: Agreement) -> dict[str, Any]:
                 "unknown_reason": link.unknown_reason,
                 "suspicion": link.suspicion.to_json() if link.suspicion else None,
                 "seen_external_links": link.seen_external_links,
+                "definite_checks": link.definite_checks,
+                "live_checks": link.live_checks,
             }
             for link in agreement.links
         ],
@@ -461,6 +523,8 @@ def from_doc(doc: Mapping[str, Any]) -> Agreement:
         pruned_by=doc.get("pruned_by"),
         tags=tuple(doc.get("tags", ())),
         cost=doc.get("cost", ""),
+        # Agreements stored before priorities existed (or with a value we no longer know) are normal.
+        priority=parse_priority(doc.get("priority")) or DEFAULT_PRIORITY,
         links=tuple(
             PromisedLink(
                 id=link["id"],
@@ -482,6 +546,8 @@ def from_doc(doc: Mapping[str, Any]) -> Agreement:
                 unknown_reason=link.get("unknown_reason", ""),
                 suspicion=Suspicion.from_json(link.get("suspicion")),
                 seen_external_links=link.get("seen_external_links"),
+                definite_checks=int(link.get("definite_checks") or 0),
+                live_checks=int(link.get("live_checks") or 0),
             )
             for link in doc.get("links", ())
         ),

@@ -14,6 +14,7 @@ from bot.agreements.model import (
     PromisedLink,
     qualification_to_json,
 )
+from bot.agreements.record import AgreementRecord, PartnerRecord
 
 STATE_ORDER = (
     AgreementState.BROKEN,
@@ -22,6 +23,11 @@ STATE_ORDER = (
     AgreementState.LIVE,
     AgreementState.PRUNED,
 )
+
+
+def plural(count: int, singular: str, plural_form: str | None = None) -> str:
+    """``"1 agreement"``, ``"2 agreements"``; ``plural_form`` for irregular words (``"losses"``)."""
+    return f"{count} {singular if count == 1 else (plural_form or singular + 's')}"
 
 
 def link_to_json(link: PromisedLink) -> dict[str, Any]:
@@ -69,6 +75,9 @@ def agreement_to_json(
         "updated_at": agreement.updated_at,
         "pruned_at": agreement.pruned_at,
         "pruned_by": agreement.pruned_by,
+        "priority": agreement.priority.value,
+        "recheck_interval_h": agreement.recheck_interval_h,
+        "last_checked_at": agreement.last_checked_at,
         "links": [link_to_json(link) for link in agreement.links],
     }
     if history is not None:
@@ -95,10 +104,10 @@ def link_line(link: PromisedLink) -> str:
 def agreement_line(agreement: Agreement, today: date) -> str:
     state = agreement.state(today).value
     overdue = " overdue" if agreement.overdue(today) else ""
+    links = plural(len(agreement.links), "link")
     return (
         f"#{agreement.id} {agreement.partner_name} ({agreement.partner_domain}) {agreement.kind.value}, "
-        f"{state}{overdue}, deadline {agreement.deadline.isoformat()}, {len(agreement.links)} links, "
-        f"owner {agreement.owner}"
+        f"{state}{overdue}, deadline {agreement.deadline.isoformat()}, {links}, owner {agreement.owner}"
     )
 
 
@@ -132,6 +141,11 @@ def render_agreement(agreement: Agreement, today: date, history: Iterable[Mappin
             lines.append(f"  {name.replace('_', ' ')}: {value} {score.note}".rstrip())
     if agreement.notes:
         lines.append(f"  notes: {agreement.notes}")
+    checked = agreement.last_checked_at
+    lines.append(
+        f"  priority: {agreement.priority.value} (rechecked every {agreement.recheck_interval_h:g} h), "
+        + (f"last checked {checked}" if checked else "not checked yet")
+    )
     lines.append("  links:")
     lines.extend("    " + link_line(link) for link in agreement.links)
     entries = list(history)
@@ -142,4 +156,49 @@ def render_agreement(agreement: Agreement, today: date, history: Iterable[Mappin
                 f"{k}={v}" for k, v in entry.items() if k not in ("id", "agreement_id", "at", "by", "action")
             )
             lines.append(f"    {entry['at']} {entry['by']} {entry['action']} {details}".rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def _days(days: float) -> str:
+    return f"{days:g} day" if days == 1 else f"{days:g} days"
+
+
+def share_words(live: int, definite: int) -> str:
+    """``live in 9 of 10 checks (90%)``, or ``no definite check yet``."""
+    if not definite:
+        return "no definite check yet"
+    return f"live in {live} of {plural(definite, 'check')} ({live / definite:.0%})"
+
+
+def agreement_record_line(record: AgreementRecord) -> str:
+    """One agreement's part of a partner's track record, on one line."""
+    if record.their_links == 0:
+        delivery = "no link promised by them"
+    elif record.days_to_deliver is not None:
+        delivery = f"delivered in {_days(record.days_to_deliver)}"
+    else:
+        delivery = f"not delivered yet ({_days(record.waiting_days or 0.0)} since the start)"
+    share = share_words(record.live_checks, record.definite_checks)
+    return (
+        f"#{record.id} {record.partner_name}, {record.state}: {delivery}; {share}; "
+        f"{plural(record.losses, 'loss', 'losses')}, {plural(record.reclaims, 'reclaim')}"
+    )
+
+
+def render_partner_record(record: PartnerRecord) -> str:
+    """A partner's track record as text: the totals, then one line per agreement, newest first."""
+    names = ", ".join(record.names)
+    lines = [f"{record.domain} ({names}): {plural(len(record.agreements), 'agreement')}"]
+    with_links = record.delivered + record.awaited
+    median = record.median_days_to_deliver
+    delivered = f"delivered on {record.delivered} of {plural(with_links, 'agreement')}"
+    if median is not None:
+        delivered += f", median {_days(median)} after the start"
+    lines.append(f"  days to deliver: {delivered}")
+    lines.append(f"  their links: {share_words(record.live_checks, record.definite_checks)}")
+    lines.append(
+        f"  {plural(record.losses, 'loss', 'losses')}, {plural(record.reclaims, 'reclaim')} "
+        "(a lost link of theirs live again)"
+    )
+    lines.extend("  " + agreement_record_line(a) for a in record.agreements)
     return "\n".join(lines) + "\n"

@@ -27,17 +27,20 @@ from bot.agreements.model import (
     Direction,
     ExpectedRel,
     LinkHealth,
+    Priority,
     PromisedLink,
     Qualification,
     Score,
     apply_result,
     default_deadline,
     from_doc,
+    parse_priority,
     parse_score,
     parse_slack_user,
     to_doc,
 )
-from bot.backlinks.changes import Change, ChangeKind, log_changes
+from bot.agreements.record import PartnerRecord, partner_record
+from bot.backlinks.changes import CHANGES_TABLE, Change, ChangeKind, log_changes
 from bot.backlinks.registry import BacklinkRegistry, TrackedBacklink, add_backlink
 from bot.config import LossPolicy
 from bot.errors import InputError
@@ -88,8 +91,8 @@ class AgreementService:
         """Check every field of ``data``; raise :class:`AgreementInputError` listing each bad field
         (keys: ``partner_name``, ``partner_site``, ``kind``, ``deadline``, ``contact_email``,
         ``contact_slack``, ``links``, ``link_<n>_source``, ``link_<n>_target``, ``link_<n>_direction``,
-        ``link_<n>_rel``, ``link_<n>_placement``, ``<criterion>_score``). The returned agreement has no
-        id yet."""
+        ``link_<n>_rel``, ``link_<n>_placement``, ``<criterion>_score``, ``priority``). The returned
+        agreement has no id yet."""
         errors: dict[str, str] = {}
         name = data.partner_name.strip()
         if not name:
@@ -101,6 +104,9 @@ class AgreementService:
             errors["kind"] = "kind must be one of " + ", ".join(k.value for k in AgreementKind)
             kind = AgreementKind.EXCHANGE
         deadline = self._deadline(data.deadline, errors, allow_past=allow_past_deadline)
+        priority = parse_priority(data.priority)
+        if priority is None:
+            errors["priority"] = f"{data.priority.strip()!r} is not a priority (use {_priorities()})"
         email = data.contact_email.strip()
         if email and (_EMAIL_AT not in email or " " in email or "." not in email.split(_EMAIL_AT)[-1]):
             errors["contact_email"] = f"{email!r} is not an email address"
@@ -132,6 +138,7 @@ class AgreementService:
             updated_at=now,
             tags=tuple(t.strip() for t in data.tags if t.strip()),
             cost=data.cost.strip(),
+            priority=priority or Priority.NORMAL,
         )
 
     def _url(self, raw: str, key: str, what: str, errors: dict[str, str]) -> str:
@@ -280,6 +287,37 @@ class AgreementService:
             {"agreement_id": agreement_id, "at": self._now_iso(), "by": by, "action": action, **details},
         )
 
+    async def set_priority(self, ref: str, raw: str, *, by: str) -> tuple[Agreement, Priority]:
+        """Set the priority (``high``, ``normal``, ``low``) of the agreement ``ref`` (id or partner domain)
+        and append a ``priority_changed`` history entry when it changes. Returns the agreement after the
+        change and the priority it had. Raises :class:`InputError` for an unknown agreement or level."""
+        priority = parse_priority(raw) if raw.strip() else None
+        if priority is None:
+            raise InputError(f"{raw.strip()!r} is not a priority (use {_priorities()})")
+        agreement = await self.get(ref)
+
+        def write(tx: Tx) -> tuple[Agreement, Priority]:
+            doc = tx.get(AGREEMENTS_TABLE, agreement.id)
+            if doc is None:
+                raise InputError(f"agreement #{agreement.id} was removed meanwhile")
+            current = from_doc(doc)
+            if current.priority is priority:
+                return current, current.priority
+            after = replace(current, priority=priority, updated_at=self._now_iso())
+            tx.update(
+                AGREEMENTS_TABLE, after.id, {"priority": priority.value, "updated_at": after.updated_at}
+            )
+            self._history(
+                tx,
+                after.id,
+                by,
+                "priority_changed",
+                {"priority": priority.value, "was": current.priority.value},
+            )
+            return after, current.priority
+
+        return await self._store.transact(write)
+
     # -- reading -----------------------------------------------------------------------------------------
     async def all(self, state: AgreementState | None = None) -> list[Agreement]:
         """Agreements newest first, optionally only those in ``state``."""
@@ -304,6 +342,20 @@ class AgreementService:
         if not matches:
             raise InputError(f"no agreement with id or partner domain {ref!r} (see: linkpact agreement list)")
         return matches[0]
+
+    async def partner_record(self, ref: str) -> PartnerRecord:
+        """The track record (:mod:`bot.agreements.record`) of the partner of ``ref``: an agreement id, or
+        the partner's domain or site. Raises :class:`InputError` when no agreement matches."""
+        domain = (await self.get(ref)).partner_domain
+        docs = [
+            doc for doc in await self._store.find(AGREEMENTS_TABLE) if from_doc(doc).partner_domain == domain
+        ]
+        history: list[dict[str, Any]] = []
+        changes: list[dict[str, Any]] = []
+        for agreement_id in (str(doc["id"]) for doc in docs):
+            history += await self._store.find(HISTORY_TABLE, agreement_id=agreement_id)
+            changes += await self._store.find(CHANGES_TABLE, agreement_id=agreement_id)
+        return partner_record(domain, docs, history, changes, now=self._clock())
 
     async def history(self, agreement_id: str) -> list[dict[str, Any]]:
         entries = await self._store.find(HISTORY_TABLE, agreement_id=agreement_id)
@@ -454,6 +506,10 @@ class _DeadlineNotes:
     def add(self, agreement_id: str) -> None:
         if self._ids is not None:
             self._ids.add(agreement_id)
+
+
+def _priorities() -> str:
+    return ", ".join(p.value for p in Priority)
 
 
 def promised_links(agreements: Sequence[Agreement]) -> list[tuple[Agreement, PromisedLink]]:

@@ -10,6 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.agreements.report import plural
 from bot.audit.crawl import CrawlResult, StopReason
 from bot.audit.models import (
     SEVERITY_ORDER,
@@ -155,8 +156,8 @@ def crawl_line(report: AuditReport) -> str:
         else "by following links from the home page"
     )
     line = (
-        f"Crawled {len(crawl.html_pages)} pages of {report.domain} {how}: {len(crawl.outbound)} outbound "
-        f"links to {domains} domains."
+        f"Crawled {plural(len(crawl.html_pages), 'page')} of {report.domain} {how}: "
+        f"{plural(len(crawl.outbound), 'outbound link')} to {plural(domains, 'domain')}."
     )
     if crawl.stopped_early is not None:
         limit = (

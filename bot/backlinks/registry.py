@@ -46,6 +46,8 @@ class TrackedBacklink:
     last_verdict: str | None = None
     last_reason: str | None = None
     last_checked_at: str | None = None
+    # The agreement whose promised link this is (a partner-side link is also tracked), else None.
+    agreement_id: str | None = None
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> TrackedBacklink:
@@ -58,6 +60,7 @@ class TrackedBacklink:
             last_verdict=doc.get("last_verdict"),
             last_reason=doc.get("last_reason"),
             last_checked_at=doc.get("last_checked_at"),
+            agreement_id=str(doc["agreement_id"]) if doc.get("agreement_id") else None,
         )
 
 

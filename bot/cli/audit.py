@@ -17,7 +17,8 @@ from bot.errors import InputError
 if TYPE_CHECKING:
     from bot.engine import Engine
 
-from bot.cli.output import EXIT_OK, EXIT_PROBLEMS, SubParsers
+from bot.cli.names import COMMAND_HELP
+from bot.cli.output import EXIT_OK, EXIT_PROBLEMS, SubParsers, plural
 
 
 def _positive_int(raw: str) -> int:
@@ -42,9 +43,7 @@ def _positive_float(raw: str) -> float:
 
 def add_audit_parser(sub: SubParsers) -> None:
     """Add ``audit`` to ``linkpact``'s sub-command parsers (argparse's private ``_SubParsersAction``)."""
-    audit = sub.add_parser(
-        "audit", help="audit our site's link profile: reciprocal pairs, three-way cycles, red flags"
-    )
+    audit = sub.add_parser("audit", help=COMMAND_HELP["audit"])
     audit.add_argument("site_url", help="our home page, e.g. https://ours.example")
     audit.add_argument(
         "--pages", type=_positive_int, default=DEFAULT_MAX_PAGES, metavar="N",
@@ -107,5 +106,6 @@ async def run_audit_command(engine: Engine, args: argparse.Namespace) -> int:
     if args.propose_prunes:
         proposals = await propose_prunes(engine, report)
         stream = sys.stderr if args.json else sys.stdout
-        print(f"{len(proposals)} prune proposals open for review (linkpact digest --dry-run)", file=stream)
+        opened = plural(len(proposals), "prune proposal")
+        print(f"{opened} open for review (linkpact digest --dry-run)", file=stream)
     return EXIT_PROBLEMS if report.findings else EXIT_OK

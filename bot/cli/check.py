@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
+from bot.cli.names import COMMAND_HELP
 from bot.cli.output import EXIT_OK, EXIT_PROBLEMS, ProgressLine, SubParsers, print_json
 
 if TYPE_CHECKING:
@@ -13,8 +14,8 @@ if TYPE_CHECKING:
 
 
 def add_check_parser(sub: SubParsers) -> None:
-    check = sub.add_parser("check", help="check every link on a page and the tracked backlinks to it")
-    check.add_argument("url")
+    check = sub.add_parser("check", help=COMMAND_HELP["check"])
+    check.add_argument("url", help="the page to check: an http(s) URL")
     check.add_argument("--json", action="store_true", help="print the report as JSON (docs/report-json.md)")
     check.add_argument("--quiet", "-q", action="store_true", help="no progress line on stderr")
 

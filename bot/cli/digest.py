@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
+from bot.cli.names import COMMAND_HELP
 from bot.cli.output import EXIT_OK, SubParsers, print_json
 from bot.cli.serve import post_digest_to_slack
 
@@ -14,9 +15,9 @@ if TYPE_CHECKING:
 
 
 def add_digest_parser(sub: SubParsers) -> None:
-    digest = sub.add_parser("digest", help="build the weekly digest now; post it unless --dry-run")
+    digest = sub.add_parser("digest", help=COMMAND_HELP["digest"])
     digest.add_argument("--dry-run", action="store_true", help="print it, post nothing")
-    digest.add_argument("--json", action="store_true")
+    digest.add_argument("--json", action="store_true", help="print the digest as JSON")
 
 
 async def run_digest_command(engine: Engine, args: argparse.Namespace) -> int:

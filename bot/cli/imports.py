@@ -15,6 +15,7 @@ from bot.cli.files import STDIN_NAME, read_input_file
 if TYPE_CHECKING:
     from bot.engine import Engine
 
+from bot.cli.names import COMMAND_HELP
 from bot.cli.output import EXIT_OK, SubParsers
 
 # Kept here, not imported from bot.imports, so that `linkpact --help` does not load the import machinery;
@@ -31,7 +32,7 @@ MAX_IMPORT_FILE_BYTES = 100_000_000
 def add_import_parser(sub: SubParsers) -> None:
     parser = sub.add_parser(
         "import",
-        help="track the backlinks in an export (Search Console, Ahrefs, Semrush, Moz, Majestic, a URL list)",
+        help=COMMAND_HELP["import"],
         description="Import a backlink export in one write. The format is detected; --format names it.",
     )
     parser.add_argument(

@@ -21,6 +21,7 @@ from dotenv import find_dotenv, load_dotenv
 from bot import __version__
 from bot.cli.check import add_check_parser, run_check_command
 from bot.cli.digest import add_digest_parser, run_digest_command
+from bot.cli.names import COMMAND_HELP, HEAVY_COMMANDS
 from bot.cli.output import EXIT_CLOSED_PIPE, EXIT_INTERNAL, EXIT_USAGE
 from bot.cli.recheck import add_recheck_parser, run_recheck_command
 from bot.cli.serve import add_serve_parser, run_serve_command
@@ -49,9 +50,10 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"linkpact: {message}\n")
 
 
-# Commands whose parsers live in modules that import agreements and audits (about 0.1 s of start-up). A
-# command line naming one of the commands below skips them (`linkpact check` never loads them);
-# `linkpact --help`, a mistyped command and the commands themselves get every parser.
+# Commands whose parsers live in modules that import agreements and audits (about 0.1 s of start-up)
+# are HEAVY_COMMANDS (bot.cli.names). A command line naming one of the commands below gets a stand-in
+# for each heavy one instead (`linkpact check` never loads them, yet its usage line names every command);
+# `linkpact --help`, a mistyped command and the heavy commands themselves get every parser.
 LIGHT_COMMANDS = frozenset({"check", "track", "untrack", "tracked", "recheck", "digest", "serve"})
 
 
@@ -70,17 +72,27 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         description="Check a page's outbound links and the backlinks that should point to it.",
     )
     parser.add_argument("--version", action="version", version=f"linkpact {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = parser.add_subparsers(
+        dest="command",
+        required=True,
+        parser_class=_Parser,
+        help="the command (`linkpact COMMAND --help` for more)",
+    )
     add_check_parser(sub)
     add_track_parsers(sub)
     if every:
         from bot.cli.agreement import add_agreement_parser
         from bot.cli.audit import add_audit_parser
         from bot.cli.imports import add_import_parser
+        from bot.cli.partner import add_partner_parser
 
         add_agreement_parser(sub)
+        add_partner_parser(sub)
         add_audit_parser(sub)
         add_import_parser(sub)
+    else:
+        for name in HEAVY_COMMANDS:  # named in the usage line; never parsed (the command line is light)
+            sub.add_parser(name, help=COMMAND_HELP[name], add_help=False)
     add_recheck_parser(sub)
     add_digest_parser(sub)
     add_serve_parser(sub)
@@ -199,6 +211,10 @@ def _command(name: str) -> Command:
         from bot.cli.imports import run_import_command
 
         return run_import_command
+    if name == "partner":
+        from bot.cli.partner import run_partner_command
+
+        return run_partner_command
     if name == "audit":
         from bot.cli.audit import run_audit_command
 

@@ -32,6 +32,11 @@ PROGRESS_INTERVAL_S = 0.5
 PROGRESS_INTERVAL_LOG_S = 5.0
 
 
+def plural(count: int, singular: str, plural_form: str | None = None) -> str:
+    """``"1 agreement"``, ``"2 agreements"``; ``plural_form`` for irregular words."""
+    return f"{count} {singular if count == 1 else (plural_form or singular + 's')}"
+
+
 def print_json(data: Any, *, ensure_ascii: bool = False) -> None:
     """``data`` as indented JSON on stdout, one trailing newline."""
     json.dump(data, sys.stdout, indent=2, ensure_ascii=ensure_ascii)

@@ -10,6 +10,7 @@ import argparse
 import os
 from typing import TYPE_CHECKING
 
+from bot.cli.names import COMMAND_HELP
 from bot.cli.output import SubParsers
 from bot.config import DEFAULT_PORT, ConfigError
 
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 
 
 def add_serve_parser(sub: SubParsers) -> None:
-    serve = sub.add_parser("serve", help="run the Slack bot (Socket Mode with SLACK_APP_TOKEN, else HTTP)")
+    serve = sub.add_parser("serve", help=COMMAND_HELP["serve"])
     serve.add_argument("--port", type=int, default=None, help=f"HTTP port (default: $PORT or {DEFAULT_PORT})")
 
 

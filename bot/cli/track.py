@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
+from bot.cli.names import COMMAND_HELP
 from bot.cli.output import EXIT_OK, EXIT_USAGE, SubParsers, print_json
 
 if TYPE_CHECKING:
@@ -13,17 +14,17 @@ if TYPE_CHECKING:
 
 
 def add_track_parsers(sub: SubParsers) -> None:
-    track = sub.add_parser("track", help="track a backlink: SOURCE page should link to our TARGET")
-    track.add_argument("source_url")
-    track.add_argument("target_url")
+    track = sub.add_parser("track", help=COMMAND_HELP["track"])
+    track.add_argument("source_url", help="the partner's page that should link to us")
+    track.add_argument("target_url", help="our page it should link to")
 
-    untrack = sub.add_parser("untrack", help="stop tracking a backlink")
-    untrack.add_argument("source_url")
-    untrack.add_argument("target_url")
+    untrack = sub.add_parser("untrack", help=COMMAND_HELP["untrack"])
+    untrack.add_argument("source_url", help="the source page, as tracked")
+    untrack.add_argument("target_url", help="the target URL, as tracked")
 
-    tracked = sub.add_parser("tracked", help="list tracked backlinks (optionally only those to TARGET)")
-    tracked.add_argument("target_url", nargs="?")
-    tracked.add_argument("--json", action="store_true")
+    tracked = sub.add_parser("tracked", help=COMMAND_HELP["tracked"])
+    tracked.add_argument("target_url", nargs="?", help="only the backlinks to this page of ours")
+    tracked.add_argument("--json", action="store_true", help="print the list as JSON")
 
 
 async def run_track_command(engine: Engine, args: argparse.Namespace) -> int:

@@ -340,7 +340,8 @@ def format_label(name: str) -> str:
 def render_import_summary(summary: ImportSummary) -> str:
     """The summary as plain text lines for a terminal or a Slack message (no markup)."""
     what = f"{format_label(summary.format)} ({summary.encoding})"
-    lines = [f"{summary.filename}: {what}, {summary.rows_read:,} rows read"]
+    read = "row" if summary.rows_read == 1 else "rows"
+    lines = [f"{summary.filename}: {what}, {summary.rows_read:,} {read} read"]
     if summary.format == "zip":
         lines.extend(
             f"  read {t.name.rsplit('/', 1)[-1]} as {format_label(t.format)}" for t in summary.tables
@@ -357,7 +358,9 @@ def render_import_summary(summary: ImportSummary) -> str:
             f"repeated in the file: {summary.duplicates_in_file:,}"
         )
     if summary.skipped:
-        lines.append(f"  skipped: {summary.skipped_total:,} rows")
+        lines.append(
+            f"  skipped: {summary.skipped_total:,} {'row' if summary.skipped_total == 1 else 'rows'}"
+        )
         for reason, count in summary.skipped.items():
             rows = summary.skipped_rows.get(reason, ())
             shown = ", ".join(map(str, rows)) + (", ..." if count > len(rows) else "")

@@ -146,6 +146,11 @@ def page_status_line(report: Report) -> str:
     return f"{page.url}{moved}: HTTP {page.status}, {index}"
 
 
+def _count(n: int, noun: str) -> str:
+    """``1 link``, ``2 links``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def render_text(report: Report) -> str:
     """A terminal report: page line, counts, broken then unknown links, inbound backlinks."""
     lines = [page_status_line(report)]
@@ -154,7 +159,7 @@ def render_text(report: Report) -> str:
     counts = report.verdict_counts()
     unique = len({r.check.url for r in report.outbound})
     lines.append(
-        f"Outbound: {len(report.outbound)} links ({unique} unique URLs): "
+        f"Outbound: {_count(len(report.outbound), 'link')} ({_count(unique, 'unique URL')}): "
         + ", ".join(f"{counts[v.value]} {v.value}" for v in Verdict)
         + f"; nofollow/sponsored/ugc share {report.nofollow_share:.0%}"
     )
@@ -172,7 +177,7 @@ def render_text(report: Report) -> str:
     if report.inbound:
         inbound = report.inbound_counts()
         lines.append(
-            f"Inbound: {len(report.inbound)} tracked backlinks: "
+            f"Inbound: {_count(len(report.inbound), 'tracked backlink')}: "
             + ", ".join(f"{inbound[v.value]} {v.value}" for v in InboundVerdict)
         )
         for b in report.inbound:

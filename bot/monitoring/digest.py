@@ -51,6 +51,8 @@ class AgreementDue:
     # Source pages of the promised links not (yet) healthy; for a pruned agreement, our pages that still
     # carry the link to the partner (to be removed).
     missing: tuple[str, ...]
+    # When Linkpact last checked the agreement (its latest link check, ISO 8601 UTC); None: never yet.
+    last_checked: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +127,7 @@ def _due(agreement: Agreement, today: date) -> AgreementDue:
         deadline=agreement.deadline.isoformat(),
         state=agreement.state(today).value,
         missing=tuple(link.source_url for link in agreement.links if link.health is not LinkHealth.HEALTHY),
+        last_checked=max((link.checked_at for link in agreement.links if link.checked_at), default=None),
     )
 
 
@@ -242,7 +245,7 @@ def digest_to_json(digest: Digest) -> dict[str, Any]:
     def dues(rows: Sequence[AgreementDue]) -> list[dict[str, Any]]:
         return [
             {"id": r.id, "partner": r.partner, "owner": r.owner, "deadline": r.deadline, "state": r.state,
-             "missing": list(r.missing)}
+             "missing": list(r.missing), "last_checked": r.last_checked}
             for r in rows
         ]  # fmt: skip
 
@@ -309,11 +312,17 @@ def render_digest_text(digest: Digest) -> str:
     section("Lost referring domains", list(digest.lost_referring_domains))
     section(
         "One-sided agreements",
-        [f"#{a.id} {a.partner} (deadline {a.deadline}, owner {a.owner})" for a in digest.one_sided],
+        [
+            f"#{a.id} {a.partner} (deadline {a.deadline}, owner {a.owner}, {checked_text(a.last_checked)})"
+            for a in digest.one_sided
+        ],
     )
     section(
         "Overdue agreements",
-        [f"#{a.id} {a.partner} (deadline {a.deadline}, owner {a.owner})" for a in digest.overdue],
+        [
+            f"#{a.id} {a.partner} (deadline {a.deadline}, owner {a.owner}, {checked_text(a.last_checked)})"
+            for a in digest.overdue
+        ],
     )
     section(
         "Proposed for pruning",
@@ -321,11 +330,23 @@ def render_digest_text(digest: Digest) -> str:
     )
     section(
         "Pruned, but our link is still up",
-        [f"#{a.id} {a.partner}: remove it from " + ", ".join(a.missing) for a in digest.still_linking_pruned],
+        [
+            f"#{a.id} {a.partner}: remove it from "
+            + ", ".join(a.missing)
+            + f" ({checked_text(a.last_checked)})"
+            for a in digest.still_linking_pruned
+        ],
     )
     if digest.is_quiet:
         lines.append("\nNothing changed this week.")
     return "\n".join(lines) + "\n"
+
+
+def checked_text(last_checked: str | None) -> str:
+    """``last checked 2026-11-02 09:00 UTC`` (stored timestamps are UTC), or ``not checked yet``."""
+    if not last_checked:
+        return "not checked yet"
+    return f"last checked {last_checked[:16].replace('T', ' ')} UTC"
 
 
 def trend_chart_png(digest: Digest) -> bytes | None:

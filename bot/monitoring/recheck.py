@@ -12,7 +12,7 @@ domains, from which the digest draws its 12-week trend and the referring domains
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -78,22 +78,38 @@ class Monitor:
         self._clock = clock
         self._loss = loss
 
-    async def recheck(self, *, agreement_ref: str | None = None, by: str = "scheduler") -> RecheckSummary:
-        """Recheck everything (default), or only one agreement's promised links. Never raises for network
-        trouble: it is in the results as ``unknown``."""
+    async def recheck(
+        self,
+        *,
+        agreement_ref: str | None = None,
+        agreement_ids: Collection[str] | None = None,
+        backlink_ids: Collection[str] | None = None,
+        by: str = "scheduler",
+    ) -> RecheckSummary:
+        """Recheck everything (default), or only one agreement's promised links (``agreement_ref``).
+        ``agreement_ids`` and ``backlink_ids`` limit a run to those agreements and tracked backlinks (a
+        scheduled run: what :mod:`bot.monitoring.cadence` says is due); None means all of them. Never
+        raises for network trouble: it is in the results as ``unknown``."""
         started = self._clock()
+        only_agreements = None if agreement_ids is None else set(agreement_ids)
         if agreement_ref is not None:
             agreements = [await self._agreements.get(agreement_ref)]
             tracked = []
         else:
             agreements = await self._agreements.active()
             tracked = await self._backlinks.tracked()
+            if only_agreements is not None:
+                agreements = [a for a in agreements if a.id in only_agreements]
+            if backlink_ids is not None:
+                only_backlinks = set(backlink_ids)
+                tracked = [b for b in tracked if b.id in only_backlinks]
         pairs = promised_links(agreements)
         if agreement_ref is None:
             # After a prune, our own link to the partner should go: keep checking it until it has.
             pairs += [
                 (agreement, link)
                 for agreement in await self._agreements.all(AgreementState.PRUNED)
+                if only_agreements is None or agreement.id in only_agreements
                 for link in agreement.links
                 if link.direction is Direction.OURS and link.health is not LinkHealth.FAILING
             ]

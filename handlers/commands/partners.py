@@ -32,9 +32,12 @@ from handlers.views.agreement_blocks import (
     agreement_list_text,
     build_agreement_blocks,
     build_agreement_list_blocks,
+    fit,
 )
 from handlers.views.message_blocks import build_error_blocks, build_notice_blocks
 from handlers.views.mrkdwn import fallback, mention, plural
+from handlers.views.partner_record_blocks import build_partner_record_blocks
+from handlers.views.report_blocks import MAX_BLOCKS
 
 if TYPE_CHECKING:
     from bot.engine import Engine
@@ -76,10 +79,13 @@ async def run_partnership_request(
             agreement = await service.get(request.ref)
             history = await service.history(agreement.id)
             state = agreement.state(today).value
+            # The partner's track record over every agreement with them follows the agreement itself.
+            record = build_partner_record_blocks(await service.partner_record(agreement.id))
+            blocks = build_agreement_blocks(agreement, today, history=history)
             await respond_ephemeral(
                 respond,
                 text=fallback(f"Partnership #{agreement.id} with {agreement.partner_name}: {state}"),
-                blocks=build_agreement_blocks(agreement, today, history=history),
+                blocks=[*fit(blocks, MAX_BLOCKS - len(record)), *record],
             )
         elif isinstance(request, ExportPartnerships):
             await _export(engine, client, respond, channel_id=channel_id, user_id=user_id)

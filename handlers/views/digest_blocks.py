@@ -60,7 +60,7 @@ LABEL_CHARS = 70
 MAX_REASON_CHARS = 400
 CSV_COLUMNS = (
     "section", "partner", "agreement_id", "owner", "source_url", "target_url", "reason",
-    "referring_domain", "deadline", "at",
+    "referring_domain", "deadline", "at", "last_checked",
 )  # fmt: skip
 
 
@@ -283,7 +283,11 @@ def _due_line(row: AgreementDue) -> str:
     missing = ", ".join(link(url, max_label_chars=LABEL_CHARS) for url in row.missing[:3])
     more = f" and {len(row.missing) - 3} more" if len(row.missing) > 3 else ""
     line = f"• #{escape(row.id)} {escape(row.partner)} · owner {mention(row.owner)} · deadline {row.deadline}"
-    return line + (f" · not live: {missing}{more}" if missing else "")
+    return line + (f" · not live: {missing}{more}" if missing else "") + f" · {_checked(row)}"
+
+
+def _checked(row: AgreementDue) -> str:
+    return f"last checked {slack_date(row.last_checked)}" if row.last_checked else "not checked yet"
 
 
 def _still_linking_line(row: AgreementDue) -> str:
@@ -292,7 +296,7 @@ def _still_linking_line(row: AgreementDue) -> str:
     more = f" and {len(row.missing) - 3} more" if len(row.missing) > 3 else ""
     return (
         f"• #{escape(row.id)} {escape(row.partner)} · {mention(row.owner)}: our link to the partner is "
-        f"still up; remove it from {pages}{more}"
+        f"still up; remove it from {pages}{more} · {_checked(row)}"
     )
 
 
@@ -401,7 +405,7 @@ def digest_csv(digest: Digest) -> str:
         for r in rows:
             for url in r.missing or ("",):
                 row(section, partner=r.partner, agreement_id=r.id, owner=r.owner, source_url=url,
-                    reason=reason(r), deadline=r.deadline)  # fmt: skip
+                    reason=reason(r), deadline=r.deadline, last_checked=r.last_checked or "")  # fmt: skip
 
     links("lost", digest.lost)
     links("restored", digest.restored)
@@ -413,7 +417,7 @@ def digest_csv(digest: Digest) -> str:
     dues("overdue", digest.overdue, lambda r: r.state)
     for r in digest.still_linking_pruned:
         row("pruned_still_linking", partner=r.partner, agreement_id=r.id, owner=r.owner,
-            reason="our link to the partner is still up")  # fmt: skip
+            reason="our link to the partner is still up", last_checked=r.last_checked or "")  # fmt: skip
     for p in digest.proposals:
         row("prune_proposal", partner=p.partner, agreement_id=p.agreement_id, owner=p.owner,
             reason="; ".join(r.text for r in p.reasons), at=p.created_at)  # fmt: skip

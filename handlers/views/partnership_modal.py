@@ -10,7 +10,7 @@ Promised links come in three rows: row 1 is the link we give ("our page -> their
 ``ours``), row 2 the link we get ("their page -> our page", ``theirs``), row 3 an optional extra link with
 its own direction (the third leg of a three-way exchange). A row with nothing typed in is left out, so a
 paid or editorial agreement simply leaves row 1 empty. The modal stays far under Slack's 100-block limit
-(about 45 blocks).
+(about 46 blocks).
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot.agreements.model import (
+    DEFAULT_PRIORITY,
     QUALIFICATION_FIELDS,
     SCORE_MAX,
     SCORE_MIN,
@@ -50,6 +51,7 @@ from bot.agreements.model import (
     Direction,
     ExpectedRel,
     LinkInput,
+    Priority,
     default_deadline,
 )
 from bot.models import Placement
@@ -94,6 +96,11 @@ PLACEMENT_LABELS = {
     Placement.ASIDE: "sidebar",
     Placement.FOOTER: "footer",
     Placement.COMMENTS: "comments",
+}
+PRIORITY_LABELS = {
+    Priority.HIGH: "High: rechecked daily",
+    Priority.NORMAL: "Normal: rechecked every 3 days",
+    Priority.LOW: "Low: rechecked weekly",
 }
 DIRECTION_LABELS = {
     Direction.OURS: "on our site (we link out)",
@@ -254,6 +261,16 @@ def build_partnership_modal(
             label="Deadline for the promised links",
             hint="By default 7 days from today: after it, a partner link still missing is one-sided.",
             element=DatePickerElement(action_id="deadline", initial_date=default_deadline(today).isoformat()),
+        ),
+        InputBlock(
+            block_id="priority",
+            label="Priority",
+            hint="How often Linkpact rechecks the promised links (a suspected loss: daily anyway).",
+            element=StaticSelectElement(
+                action_id="priority",
+                options=_options(PRIORITY_LABELS),
+                initial_option=_option(DEFAULT_PRIORITY, PRIORITY_LABELS),
+            ),
         ),
         HeaderBlock(text="Contact"),
         _text_input("contact_name", "Contact name", "Pat Baker", optional=True, max_length=MAX_NAME_CHARS),
@@ -479,6 +496,7 @@ def read_partnership_submission(values: Mapping[str, Any], *, owner: str) -> Par
         contact_email=state_value(values, "contact_email"),
         contact_slack=state_value(values, "contact_slack"),
         notes=state_value(values, "notes"),
+        priority=state_value(values, "priority"),
         qualification={
             name: (state_value(values, f"{name}_note"), state_value(values, f"{name}_score"))
             for name in QUALIFICATION_FIELDS
