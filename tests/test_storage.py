@@ -51,6 +51,23 @@ def _stat(path: Path) -> os.stat_result:
     return path.stat()
 
 
+def _read_database(db_path: Path) -> dict[str, dict[str, Any]]:
+    """Every table as plain ``json`` reads it (not our code), by the rule in docs/storage.md: the
+    catalogue names each table's file (its ``pending`` temp file while that still exists) and how many
+    of its bytes are committed; those bytes without the closing ``\\n}\\n``, plus it, are the table."""
+    catalogue = json.loads(db_path.read_bytes())
+    assert catalogue["linkpact_store"] == 2
+    out = {}
+    for table, entry in catalogue["tables"].items():
+        path = db_path.parent / entry["file"]
+        if entry.get("pending") and (db_path.parent / entry["pending"]).exists():
+            path = db_path.parent / entry["pending"]
+        committed = path.read_bytes()[: entry["bytes"] - 3] + b"\n}\n"
+        out[table] = json.loads(committed)
+        assert len(out[table]) == entry["docs"]
+    return out
+
+
 def _env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
@@ -361,7 +378,7 @@ async def test_a_missing_file_is_an_empty_database_created_on_first_write(db_pat
     assert await s.find("rows") == []
     assert not _exists(db_path)
     await s.insert("rows", {"n": 1})
-    assert json.loads(_bytes(db_path))["rows"]
+    assert _read_database(db_path)["rows"]
     await s.aclose()
 
 
@@ -423,16 +440,14 @@ async def test_the_file_holds_one_document_a_line(store: TinyStore, db_path: Pat
     ids = await store.insert_many("runs", [{"n": 1}, {"n": 2}])
     await store.insert("backlinks", {"id": "b1", "anchor": "ünï\nline"})
     await store.insert_many("empty", [])
-    text = _bytes(db_path).decode("utf-8")
-    assert json.loads(text) == {
-        "runs": {ids[0]: {"n": 1}, ids[1]: {"n": 2}},
-        "backlinks": {"b1": {"anchor": "ünï\nline"}},
-    }
-    lines = text.splitlines()
-    assert lines[1] == '"runs":{'
-    assert lines[2] == f'"{ids[0]}":{{"n":1}},'
-    assert lines[5] == '"backlinks":{'
-    assert lines[6] == '"b1":{"anchor":"ünï\\nline"}'  # UTF-8 as is, one line per document
+    # One file per table beside the catalogue, each valid JSON as it stands (jq reads it).
+    runs = (db_path.parent / "linkpact.runs.json").read_text("utf-8")
+    backlinks = (db_path.parent / "linkpact.backlinks.json").read_text("utf-8")
+    assert json.loads(runs) == {ids[0]: {"n": 1}, ids[1]: {"n": 2}}
+    assert json.loads(backlinks) == {"b1": {"anchor": "ünï\nline"}}
+    assert runs.splitlines() == ["{", f'"{ids[0]}":{{"n":1}},', f'"{ids[1]}":{{"n":2}}', "}"]
+    assert backlinks.splitlines()[1] == '"b1":{"anchor":"ünï\\nline"}'  # UTF-8 as is, one line a document
+    assert _read_database(db_path) == {"runs": json.loads(runs), "backlinks": json.loads(backlinks)}
 
 
 async def test_file_permissions_survive_writes(store: TinyStore, db_path: Path) -> None:
@@ -562,8 +577,8 @@ def _stderr(proc: subprocess.Popen[str]) -> str:
 
 
 def _rows_on_disk(db_path: Path) -> tuple[list[int], int]:
-    """Parse the file with plain json (not our code): the row numbers and the counter."""
-    data = json.loads(db_path.read_bytes())
+    """Parse the files with plain json (not our code): the row numbers and the counter."""
+    data = _read_database(db_path)
     rows = [doc["n"] for doc in data.get("w", {}).values()]
     counter = data.get("meta", {}).get("counter", {}).get("value", 0)
     return rows, counter
@@ -607,7 +622,9 @@ def test_a_writer_killed_at_random_never_leaves_an_unreadable_file(
         else:
             assert acked == 0
         leftovers = _temp_files(db_path.parent)
-        assert len(leftovers) <= 1  # at most the one write in flight; the next open removes it
+        # At most the writes in flight (the rewritten table and the catalogue); the next open removes
+        # or renames them.
+        assert len(leftovers) <= 2
         temp_left += len(leftovers)
 
     store = open_store(db_path)  # opens (and cleans up) like a restart would
@@ -708,7 +725,7 @@ def test_processes_writing_the_same_file_lose_nothing(
     for proc in watchdog:
         _, err = proc.communicate()
         assert proc.returncode == 0, err
-    data = json.loads(db_path.read_bytes())
+    data = _read_database(db_path)
     assert data["meta"]["counter"]["value"] == processes * per_process
     assert len(data["log"]) == processes * per_process
 
