@@ -63,13 +63,12 @@ CHECKED_AT = "2026-11-22T09:00:02+00:00"
 
 def _page(links: list[str], title: str) -> str:
     anchors = "".join(f'<li><a href="{href}">link {i}</a></li>' for i, href in enumerate(links))
-    return f"<!doctype html><html><head><title>{title}</title></head><body><main><ul>{anchors}</ul></main></body></html>"
+    head = f"<!doctype html><html><head><title>{title}</title></head>"
+    return f"{head}<body><main><ul>{anchors}</ul></main></body></html>"
 
 
 async def _serve(hosts: int) -> None:
     from aiohttp import web
-
-    state: dict[str, str] = {}
 
     async def handle(request: web.Request) -> web.StreamResponse:
         path = request.path
@@ -93,7 +92,6 @@ async def _serve(hosts: int) -> None:
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         addresses.append(f"http://127.0.0.{i + 1}:{port}")
     targets = [f"{addresses[0]}/t/{i}" for i in range(TARGETS)]
-    state["ours"] = addresses[0]
     print(json.dumps({"ours": addresses[0], "sources": addresses[1:], "targets": targets}), flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)  # until the parent closes stdin
     await runner.cleanup()
@@ -131,6 +129,16 @@ def backlink_docs(farm: dict[str, Any], count: int) -> list[dict[str, Any]]:
     return docs
 
 
+PROBLEM = {
+    "url": "https://gone.example/x",
+    "verdict": "broken",
+    "reason": "http_404",
+    "status": 404,
+    "anchor": "our guide",
+    "placement": "main",
+}
+
+
 def run_docs(farm: dict[str, Any], count: int) -> list[dict[str, Any]]:
     return [
         {
@@ -142,12 +150,9 @@ def run_docs(farm: dict[str, Any], count: int) -> list[dict[str, Any]]:
             "duration_s": 0.42,
             "outbound": {"ok": 41, "broken": 1, "unknown": 0, "skipped": 2},
             "inbound": {"live": 0, "lost": 0, "unknown": 0},
-            "problems": [
-                {"url": "https://gone.example/x", "verdict": "broken", "reason": "http_404", "status": 404,
-                 "anchor": "our guide", "placement": "main"}
-            ],
+            "problems": [PROBLEM],
             "problems_total": 1,
-        }  # fmt: skip
+        }
         for i in range(count)
     ]
 
@@ -224,14 +229,20 @@ def print_table(rows: list[dict[str, Any]]) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--backlinks", type=int, default=DEFAULT_BACKLINKS)
     parser.add_argument("--repeats", type=int, default=REPEATS)
     parser.add_argument("--skip-recheck", action="store_true")
     parser.add_argument("--serve", type=int, metavar="HOSTS", help=argparse.SUPPRESS)  # the farm child
+    parser.add_argument("--build", nargs=2, metavar=("DB", "FARM"), help=argparse.SUPPRESS)  # builder child
     args = parser.parse_args()
     if args.serve:
         asyncio.run(_serve(args.serve))
+        return 0
+    if args.build:
+        asyncio.run(build_database(Path(args.build[0]), json.loads(args.build[1]), args.backlinks))
         return 0
 
     farm_proc = subprocess.Popen(
@@ -247,7 +258,12 @@ def main() -> int:
             (work / "big").mkdir()
             empty_db, big_db = work / "empty" / "linkpact.json", work / "big" / "linkpact.json"
             started = time.perf_counter()
-            asyncio.run(build_database(big_db, farm, args.backlinks))
+            # In a child: a child's peak RSS (ru_maxrss) starts at its parent's, so this process stays small.
+            subprocess.run(
+                [sys.executable, __file__, "--backlinks", str(args.backlinks), "--build", str(big_db),
+                 json.dumps(farm)],
+                check=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
+            )  # fmt: skip
             built_s = time.perf_counter() - started
             files = db_files(big_db)
             total_mb = sum(size for size, _, _ in files.values()) / 1e6

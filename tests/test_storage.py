@@ -43,6 +43,10 @@ def _bytes(path: Path) -> bytes:
     return path.read_bytes()
 
 
+def _write(path: Path, text: str) -> None:
+    path.write_text(text, "utf-8")
+
+
 def _exists(path: Path) -> bool:
     return path.exists()
 
@@ -815,3 +819,167 @@ async def test_reads_do_not_wait_behind_a_long_write(tmp_path: Path) -> None:
     finally:
         release.set()
         await store.aclose()
+
+
+# -- the embedded store's files (TinyStore only: one file per table, appends, commits, migration) ------
+
+
+def _sig(path: Path) -> tuple[int, int, int]:
+    info = path.stat()
+    return info.st_ino, info.st_size, info.st_mtime_ns
+
+
+async def test_a_run_is_appended_without_rewriting_the_backlinks(store: TinyStore, db_path: Path) -> None:
+    await store.insert_many("backlinks", [{"target_key": f"https://us.example/{i}"} for i in range(100)])
+    await store.insert("runs", {"url": "https://us.example/0"})
+    backlinks, runs = store.table_path("backlinks"), store.table_path("runs")
+    before_backlinks, before_runs = _sig(backlinks), _sig(runs)
+    await store.insert("runs", {"url": "https://us.example/1", "problems": []})
+    assert _sig(backlinks) == before_backlinks  # not touched at all
+    after_runs = _sig(runs)
+    assert after_runs[0] == before_runs[0] and after_runs[1] > before_runs[1]  # the same file, longer
+    assert [d["url"] for d in json.loads(runs.read_bytes()).values()] == [
+        "https://us.example/0",
+        "https://us.example/1",
+    ]
+    # An update is not an append: the table is written whole, to a new file renamed over the old one.
+    (doc,) = await store.find("runs", url="https://us.example/0")
+    await store.update("runs", doc["id"], {"status": 200})
+    assert _sig(runs)[0] != after_runs[0]
+    assert _read_database(db_path)["runs"][doc["id"]] == {"url": "https://us.example/0", "status": 200}
+
+
+async def test_a_find_by_a_string_field_reads_only_the_matching_documents(db_path: Path) -> None:
+    async with TinyStore(db_path) as s:
+        await s.insert_many(
+            "backlinks",
+            [{"target_key": f"https://us.example/{i % 10}", "anchor": f"a {i}"} for i in range(1000)]
+            + [
+                {"target_key": 'https://us.example/"quoted"\n\u00e9\u2713', "anchor": "odd"},
+                {"target_key": "https://other.example/", "anchor": "https://us.example/3"},  # not a match
+            ],
+        )
+    async with TinyStore(db_path) as s:
+        found = await s.find("backlinks", target_key="https://us.example/3")
+        assert [d["anchor"] for d in found] == [f"a {i}" for i in range(3, 1000, 10)]
+        odd = await s.find("backlinks", target_key='https://us.example/"quoted"\n\u00e9\u2713')
+        assert [d["anchor"] for d in odd] == ["odd"]
+        assert await s.count("backlinks") == 1002  # from the catalogue
+        assert await s.find("backlinks", target_key="https://us.example/3", anchor="a 13") == [found[1]]
+        table = s._data.table("backlinks") if s._data else None  # what the store holds in memory
+        assert table is not None and not table.loaded  # searched as bytes, never split into documents
+        assert len(await s.find("backlinks")) == 1002
+        assert table.loaded
+
+
+async def test_a_single_file_database_is_migrated_on_first_open(db_path: Path) -> None:
+    # The layout before one file per table: one JSON object of tables, one document a line.
+    old = (
+        '{\n"runs":{\n"r1":{"url":"https://x.example/"}\n},\n"backlinks":{\n'
+        '"b1":{"source_url":"https://p.example/","target_key":"https://us.example/"},\n'
+        '"b2":{"source_url":"https://q.example/","target_key":"https://us.example/x"}\n},\n"empty":{}\n}\n'
+    )
+    _write(db_path, old)
+    async with TinyStore(db_path) as s:
+        assert await s.get("runs", "r1") == {"id": "r1", "url": "https://x.example/"}
+        assert [d["id"] for d in await s.find("backlinks", target_key="https://us.example/")] == ["b1"]
+        await s.insert("runs", {"id": "r2"})
+    assert db_path.with_name("linkpact.json.v1").read_text("utf-8") == old  # kept, untouched
+    data = _read_database(db_path)
+    assert data["runs"] == {"r1": {"url": "https://x.example/"}, "r2": {}}
+    assert list(data["backlinks"]) == ["b1", "b2"]
+    assert sorted(p.name for p in db_path.parent.iterdir()) == [
+        "linkpact.backlinks.json",
+        "linkpact.json",
+        "linkpact.json.lock",
+        "linkpact.json.v1",
+        "linkpact.runs.json",
+    ]
+
+
+async def test_a_table_changed_by_hand_is_read_in_full(store: TinyStore, db_path: Path) -> None:
+    await store.insert_many("rows", [{"id": "a", "n": 1}, {"id": "b", "n": 2}])
+    path = store.table_path("rows")
+    path.write_text('{ "a": { "n": 10 },\n  "b": {"n": 2}, "c": {"n": 3} }\n', "utf-8")  # valid, not ours
+    async with TinyStore(db_path) as s:
+        assert [d["n"] for d in await s.find("rows")] == [10, 2, 3]
+        assert [d["id"] for d in await s.find("rows", id="c")] == ["c"]
+        await s.insert("rows", {"id": "d", "n": 4})  # rewrites the table in our form
+    assert path.read_text("utf-8").splitlines()[1] == '"a":{"n":10},'
+    assert list(_read_database(db_path)["rows"]) == ["a", "b", "c", "d"]
+
+
+async def test_a_missing_or_broken_table_file_is_a_clear_error(store: TinyStore, db_path: Path) -> None:
+    await store.insert("rows", {"id": "a"})
+    path = store.table_path("rows")
+    path.write_bytes(b'{\n"a":{"n"')
+    async with TinyStore(db_path) as s:
+        with pytest.raises(StorageError, match=r"linkpact\.rows\.json.*not valid JSON"):
+            await s.get("rows", "a")
+    path.unlink()
+    with pytest.raises(StorageError, match=r"linkpact\.rows\.json.*missing"):
+        TinyStore(db_path)
+
+
+async def test_an_uncommitted_append_is_cut_off_on_open(store: TinyStore, db_path: Path) -> None:
+    await store.insert("runs", {"id": "r1"})
+    path = store.table_path("runs")
+    committed = path.read_bytes()
+    with path.open("r+b") as handle:  # what a writer killed in the middle of an append leaves
+        handle.seek(len(committed) - 3)
+        handle.write(b',\n"r2":{"url":"https://x.exa')
+    async with TinyStore(db_path) as s:
+        assert [d["id"] for d in await s.find("runs")] == ["r1"]
+    assert path.read_bytes() == committed  # valid JSON again
+    await store.insert("runs", {"id": "r3"})
+    assert list(_read_database(db_path)["runs"]) == ["r1", "r3"]
+
+
+# A transaction over two tables: appends a run and rewrites a backlink, killed at CRASH_POINT.
+CRASHER = """
+import asyncio, os, signal, sys
+from bot.store import open_store
+from bot.store import tablefiles
+
+async def main():
+    store = open_store(sys.argv[1])
+    await store.insert_many("backlinks", [{"id": "b1", "state": "live"}, {"id": "b2", "state": "live"}])
+    await store.insert("runs", {"id": "r1"})
+
+    def crash(where):
+        if where == sys.argv[2]:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    tablefiles.CRASH_POINT = crash
+    def step(tx):
+        tx.insert("runs", {"id": "r2", "pad": "x" * 5000})
+        tx.update("backlinks", "b1", {"state": "lost"})
+    await store.transact(step)
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize(("where", "committed"), [("tables-written", False), ("committed", True)])
+def test_a_writer_killed_between_two_table_writes_commits_both_or_neither(
+    db_path: Path, watchdog: list[subprocess.Popen[str]], where: str, committed: bool
+) -> None:
+    proc = _spawn("-c", CRASHER, str(db_path), where)
+    watchdog.append(proc)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, _stderr(proc)
+    assert _temp_files(db_path.parent)  # the killed commit left its temp file(s) behind
+
+    async def reopen() -> tuple[list[str], str]:
+        async with TinyStore(db_path) as s:
+            runs = [d["id"] for d in await s.find("runs")]
+            return runs, (await s.get("backlinks", "b1") or {})["state"]
+
+    runs, state = asyncio.run(reopen())
+    assert (runs, state) == ((["r1", "r2"], "lost") if committed else (["r1"], "live"))
+    assert _temp_files(db_path.parent) == []  # renamed (committed) or removed (not)
+    # Every table file is whole, valid JSON again, and agrees with the catalogue.
+    data = _read_database(db_path)
+    for table in ("runs", "backlinks"):
+        assert json.loads((db_path.parent / f"linkpact.{table}.json").read_bytes()) == data[table]
+    assert list(data["runs"]) == runs

@@ -48,7 +48,7 @@ import re
 import stat
 import threading
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -408,8 +408,10 @@ class TableFiles:
             try:
                 for name, entry in catalogue.items():
                     tables[name] = Table(name, entry, self._open_table(name, entry), self.table_path(name))
-            except _Raced:
+            except _Raced as missing:
                 os.close(fd)
+                if self._same(info):  # not a writer renaming it: the file is gone
+                    raise StorageError(str(missing)) from None
                 continue
             if self._same(info):
                 self._hold(fd, info)
@@ -455,14 +457,11 @@ class TableFiles:
                 continue
             except OSError as exc:
                 raise StorageError(f"cannot read {path}: {exc.strerror or exc}") from exc
-        raise (
-            _Raced
-            if entry.pending
-            else StorageError(
-                f"{self.directory / entry.file} (table {name!r} of {self.path.name}) is missing: restore the "
-                f"database's files from a backup ({_REFUSE})"
-            )
+        message = (
+            f"{self.directory / entry.file} (table {name!r} of {self.path.name}) is missing: restore the "
+            f"database's files from a backup ({_REFUSE})"
         )
+        raise _Raced(message) if entry.pending else StorageError(message)
 
     def _same(self, info: os.stat_result) -> bool:
         try:
@@ -725,7 +724,7 @@ class TableFiles:
                 size = path.stat().st_size
             except FileNotFoundError:
                 continue  # load() reports it
-            if size > entry.size:
+            if size > entry.size and _committed_part_intact(path, entry):
                 _cut_back(path, entry.size)
                 done.append(f"cut {size - entry.size} uncommitted bytes off {entry.file}")
         return done
@@ -902,6 +901,14 @@ def _write_all(fd: int, payload: bytes) -> int:
         written = os.write(fd, view)
         view = view[written:]
     return len(payload)
+
+
+def _committed_part_intact(path: Path, entry: TableEntry) -> bool:
+    """Whether the file still starts with the committed table (else it was changed by other means, and
+    is left for :meth:`Table.docs` to read in full)."""
+    with path.open("rb") as handle:
+        head = handle.read(entry.size - len(_TAIL))
+    return len(head) == entry.size - len(_TAIL) and zlib.crc32(head) == entry.crc
 
 
 def _cut_back(path: Path, size: int) -> None:
