@@ -120,8 +120,11 @@ def encode_value(value: Any) -> bytes:
 
 
 def encode_body(body: Mapping[str, Any]) -> bytes:
-    """A document body (fields but ``id``) as stored: :func:`encode_value` of the object."""
-    return encode_value(body)
+    """A document body (fields but ``id``) as stored: :func:`encode_value` of the object.
+
+    Copied to a ``bytes`` of its own size: orjson's result keeps the 4 KB buffer it was written into,
+    which for 100,000 kept documents is 400 MB instead of 60 MB."""
+    return bytes(memoryview(encode_value(body)))
 
 
 def decode_body(body: bytes) -> dict[str, Any]:

@@ -22,12 +22,14 @@ they need no lock and do not wait behind a long write.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import inspect
 import json
 import logging
 import os
 import re
 import stat
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -376,17 +378,52 @@ class TinyStore(Store):
     def _transact(self, fn: Callable[[Tx], T]) -> T:
         assert self._file_lock is not None
         with self._lock, self._file_lock:
-            base = self._current()
-            tx = _TinyTx(base, writable=True)
-            try:
-                result = _run(fn, tx)
-                changes = tx.changes()
-                if changes:
-                    self._data = self._files.commit(base, changes)
-                    self._writes += 1
-                return result
-            finally:
-                tx.finish()
+            result, rewrote = self._commit(fn)
+            if rewrote >= _TRIM_AFTER_DOCS:
+                _release_freed_memory()  # the old version of the table is garbage now
+            return result
+
+    def _commit(self, fn: Callable[[Tx], T]) -> tuple[T, int]:
+        """Run ``fn`` and commit what it changed; returns its result and the size of the largest table
+        written whole."""
+        base = self._current()
+        tx = _TinyTx(base, writable=True)
+        try:
+            result = _run(fn, tx)
+            changes = tx.changes()
+            if changes:
+                self._data = self._files.commit(base, changes)
+                self._writes += 1
+            return result, max((len(c.docs) for c in changes.values() if c.docs is not None), default=0)
+        finally:
+            tx.finish()
+
+
+# A commit that rewrote a table this big frees as much (the old version's documents): hand it back.
+_TRIM_AFTER_DOCS = 10_000
+
+
+def _release_freed_memory() -> None:
+    """Return memory freed inside the C heap to the OS (glibc's ``malloc_trim``; nothing elsewhere).
+
+    The encoded documents of a big table are C-heap blocks; once a rewrite frees the old version, glibc
+    keeps those pages for later blocks of the same sizes, while Python's own objects come from other
+    pages, so a recheck of 100,000 backlinks would otherwise hold both at once (about 60 MB more)."""
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _load_libc() -> Any:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None)
+        return libc if hasattr(libc, "malloc_trim") else None
+    except OSError:  # pragma: no cover - no C library to load
+        return None
+
+
+_LIBC = _load_libc()
 
 
 def _run(fn: Callable[[Any], T], tx: _TinyTx) -> T:
@@ -452,7 +489,17 @@ class _TinyTx:
         return None if body is None else _export(doc_id, body)
 
     def find(self, table: str, /, **equals: Any) -> list[Document]:
-        return [doc for _, doc in self._matching(table, equals)]
+        # Equal strings across the returned documents (a verdict, a date, a target URL) share one object:
+        # strings cannot be changed, so each document is still a fresh copy, and 100,000 of them take
+        # about a third less memory.
+        shared: dict[str, str] = {}
+        out = []
+        for _, doc in self._matching(table, equals):
+            for name, value in doc.items():
+                if type(value) is str:
+                    doc[name] = shared.setdefault(value, value)
+            out.append(doc)
+        return out
 
     def count(self, table: str, /, **equals: Any) -> int:
         if not equals:
