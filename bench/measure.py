@@ -43,6 +43,9 @@ class Measurement:
     tree_peak_rss_bytes: int
     max_processes: int
     timed_out: bool
+    # Bytes the process had the kernel write to disk (``ru_oublock``, 512-byte blocks): fsynced writes
+    # show here; writes still in the page cache at exit may not.
+    oublock_bytes: int = 0
 
     @property
     def cpu_s(self) -> float:
@@ -154,6 +157,7 @@ def run_measured(
         tree_peak_rss_bytes=sampler.peak,
         max_processes=sampler.max_processes,
         timed_out=timed_out,
+        oublock_bytes=usage.ru_oublock * 512,
     )
 
 

@@ -74,7 +74,8 @@ def test_the_cycle_finder_sees_a_cycle_that_is_added() -> None:
     assert import_cycles(graph) == []
     # What bot/storage.py <-> bot/storage_tinydb.py used to be: the interface importing its backend.
     graph.add_import(importer="bot.store.base", imported="bot.store.tinydb")
-    assert ["bot.store.base", "bot.store.tinydb"] in import_cycles(graph)
+    # (a strongly connected set: with it, every store module between the two is in the cycle too)
+    assert any({"bot.store.base", "bot.store.tinydb"} <= set(c) for c in import_cycles(graph))
     graph.add_import(importer="bot.urls", imported="bot.engine")
     assert any("bot.urls" in c and "bot.engine" in c for c in import_cycles(graph))
 

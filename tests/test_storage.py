@@ -43,12 +43,33 @@ def _bytes(path: Path) -> bytes:
     return path.read_bytes()
 
 
+def _write(path: Path, text: str) -> None:
+    path.write_text(text, "utf-8")
+
+
 def _exists(path: Path) -> bool:
     return path.exists()
 
 
 def _stat(path: Path) -> os.stat_result:
     return path.stat()
+
+
+def _read_database(db_path: Path) -> dict[str, dict[str, Any]]:
+    """Every table as plain ``json`` reads it (not our code), by the rule in docs/storage.md: the
+    catalogue names each table's file (its ``pending`` temp file while that still exists) and how many
+    of its bytes are committed; those bytes without the closing ``\\n}\\n``, plus it, are the table."""
+    catalogue = json.loads(db_path.read_bytes())
+    assert catalogue["linkpact_store"] == 2
+    out = {}
+    for table, entry in catalogue["tables"].items():
+        path = db_path.parent / entry["file"]
+        if entry.get("pending") and (db_path.parent / entry["pending"]).exists():
+            path = db_path.parent / entry["pending"]
+        committed = path.read_bytes()[: entry["bytes"] - 3] + b"\n}\n"
+        out[table] = json.loads(committed)
+        assert len(out[table]) == entry["docs"]
+    return out
 
 
 def _env() -> dict[str, str]:
@@ -361,7 +382,7 @@ async def test_a_missing_file_is_an_empty_database_created_on_first_write(db_pat
     assert await s.find("rows") == []
     assert not _exists(db_path)
     await s.insert("rows", {"n": 1})
-    assert json.loads(_bytes(db_path))["rows"]
+    assert _read_database(db_path)["rows"]
     await s.aclose()
 
 
@@ -432,16 +453,14 @@ async def test_the_file_holds_one_document_a_line(store: TinyStore, db_path: Pat
     ids = await store.insert_many("runs", [{"n": 1}, {"n": 2}])
     await store.insert("backlinks", {"id": "b1", "anchor": "ünï\nline"})
     await store.insert_many("empty", [])
-    text = _bytes(db_path).decode("utf-8")
-    assert json.loads(text) == {
-        "runs": {ids[0]: {"n": 1}, ids[1]: {"n": 2}},
-        "backlinks": {"b1": {"anchor": "ünï\nline"}},
-    }
-    lines = text.splitlines()
-    assert lines[1] == '"runs":{'
-    assert lines[2] == f'"{ids[0]}":{{"n":1}},'
-    assert lines[5] == '"backlinks":{'
-    assert lines[6] == '"b1":{"anchor":"ünï\\nline"}'  # UTF-8 as is, one line per document
+    # One file per table beside the catalogue, each valid JSON as it stands (jq reads it).
+    runs = (db_path.parent / "linkpact.runs.json").read_text("utf-8")
+    backlinks = (db_path.parent / "linkpact.backlinks.json").read_text("utf-8")
+    assert json.loads(runs) == {ids[0]: {"n": 1}, ids[1]: {"n": 2}}
+    assert json.loads(backlinks) == {"b1": {"anchor": "ünï\nline"}}
+    assert runs.splitlines() == ["{", f'"{ids[0]}":{{"n":1}},', f'"{ids[1]}":{{"n":2}}', "}"]
+    assert backlinks.splitlines()[1] == '"b1":{"anchor":"ünï\\nline"}'  # UTF-8 as is, one line a document
+    assert _read_database(db_path) == {"runs": json.loads(runs), "backlinks": json.loads(backlinks)}
 
 
 async def test_file_permissions_survive_writes(store: TinyStore, db_path: Path) -> None:
@@ -571,8 +590,8 @@ def _stderr(proc: subprocess.Popen[str]) -> str:
 
 
 def _rows_on_disk(db_path: Path) -> tuple[list[int], int]:
-    """Parse the file with plain json (not our code): the row numbers and the counter."""
-    data = json.loads(db_path.read_bytes())
+    """Parse the files with plain json (not our code): the row numbers and the counter."""
+    data = _read_database(db_path)
     rows = [doc["n"] for doc in data.get("w", {}).values()]
     counter = data.get("meta", {}).get("counter", {}).get("value", 0)
     return rows, counter
@@ -616,7 +635,9 @@ def test_a_writer_killed_at_random_never_leaves_an_unreadable_file(
         else:
             assert acked == 0
         leftovers = _temp_files(db_path.parent)
-        assert len(leftovers) <= 1  # at most the one write in flight; the next open removes it
+        # At most the writes in flight (the rewritten table and the catalogue); the next open removes
+        # or renames them.
+        assert len(leftovers) <= 2
         temp_left += len(leftovers)
 
     store = open_store(db_path)  # opens (and cleans up) like a restart would
@@ -717,7 +738,7 @@ def test_processes_writing_the_same_file_lose_nothing(
     for proc in watchdog:
         _, err = proc.communicate()
         assert proc.returncode == 0, err
-    data = json.loads(db_path.read_bytes())
+    data = _read_database(db_path)
     assert data["meta"]["counter"]["value"] == processes * per_process
     assert len(data["log"]) == processes * per_process
 
@@ -757,7 +778,8 @@ async def main():
     await store.aclose()
     out["found"] = len(found)
     out["created_again"] = created
-    out["file_mb"] = __import__("os").path.getsize(sys.argv[1]) / 1e6
+    folder = __import__("pathlib").Path(sys.argv[1]).parent
+    out["file_mb"] = sum(p.stat().st_size for p in folder.glob("*.json")) / 1e6
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(out))
 
@@ -776,9 +798,9 @@ def test_measure_insert_many_of_100k_documents(db_path: Path, watchdog: list[sub
     assert result["found"] == 2000
     assert result["created_again"] == 0  # every upsert found its document by key
     print(
-        "\n100,000 small documents: insert_many {insert_many_s:.2f} s (one write, {file_mb:.1f} MB file); "
-        "find by field {find_s:.3f} s; one update {one_update_s:.2f} s (rewrites the file); "
-        "100,000 upserts in one transact {upsert_100k_in_one_transact_s:.2f} s; open (parse) {open_s:.2f} s; "
+        "\n100,000 small documents: insert_many {insert_many_s:.2f} s (one write, {file_mb:.1f} MB files); "
+        "find by field {find_s:.3f} s; one update {one_update_s:.2f} s (rewrites the table); "
+        "100,000 upserts in one transact {upsert_100k_in_one_transact_s:.2f} s; open {open_s:.2f} s; "
         "peak RSS {peak_rss_mb:.0f} MB ({rss_before_mb:.0f} MB with the input built, "
         "{rss_after_insert_mb:.0f} MB after insert_many)".format(**result)
     )
@@ -807,3 +829,167 @@ async def test_reads_do_not_wait_behind_a_long_write(tmp_path: Path) -> None:
     finally:
         release.set()
         await store.aclose()
+
+
+# -- the embedded store's files (TinyStore only: one file per table, appends, commits, migration) ------
+
+
+def _sig(path: Path) -> tuple[int, int, int]:
+    info = path.stat()
+    return info.st_ino, info.st_size, info.st_mtime_ns
+
+
+async def test_a_run_is_appended_without_rewriting_the_backlinks(store: TinyStore, db_path: Path) -> None:
+    await store.insert_many("backlinks", [{"target_key": f"https://us.example/{i}"} for i in range(100)])
+    await store.insert("runs", {"url": "https://us.example/0"})
+    backlinks, runs = store.table_path("backlinks"), store.table_path("runs")
+    before_backlinks, before_runs = _sig(backlinks), _sig(runs)
+    await store.insert("runs", {"url": "https://us.example/1", "problems": []})
+    assert _sig(backlinks) == before_backlinks  # not touched at all
+    after_runs = _sig(runs)
+    assert after_runs[0] == before_runs[0] and after_runs[1] > before_runs[1]  # the same file, longer
+    assert [d["url"] for d in json.loads(runs.read_bytes()).values()] == [
+        "https://us.example/0",
+        "https://us.example/1",
+    ]
+    # An update is not an append: the table is written whole, to a new file renamed over the old one.
+    (doc,) = await store.find("runs", url="https://us.example/0")
+    await store.update("runs", doc["id"], {"status": 200})
+    assert _sig(runs)[0] != after_runs[0]
+    assert _read_database(db_path)["runs"][doc["id"]] == {"url": "https://us.example/0", "status": 200}
+
+
+async def test_a_find_by_a_string_field_reads_only_the_matching_documents(db_path: Path) -> None:
+    async with TinyStore(db_path) as s:
+        await s.insert_many(
+            "backlinks",
+            [{"target_key": f"https://us.example/{i % 10}", "anchor": f"a {i}"} for i in range(1000)]
+            + [
+                {"target_key": 'https://us.example/"quoted"\n\u00e9\u2713', "anchor": "odd"},
+                {"target_key": "https://other.example/", "anchor": "https://us.example/3"},  # not a match
+            ],
+        )
+    async with TinyStore(db_path) as s:
+        found = await s.find("backlinks", target_key="https://us.example/3")
+        assert [d["anchor"] for d in found] == [f"a {i}" for i in range(3, 1000, 10)]
+        odd = await s.find("backlinks", target_key='https://us.example/"quoted"\n\u00e9\u2713')
+        assert [d["anchor"] for d in odd] == ["odd"]
+        assert await s.count("backlinks") == 1002  # from the catalogue
+        assert await s.find("backlinks", target_key="https://us.example/3", anchor="a 13") == [found[1]]
+        table = s._data.table("backlinks") if s._data else None  # what the store holds in memory
+        assert table is not None and not table.loaded  # searched as bytes, never split into documents
+        assert len(await s.find("backlinks")) == 1002
+        assert table.loaded
+
+
+async def test_a_single_file_database_is_migrated_on_first_open(db_path: Path) -> None:
+    # The layout before one file per table: one JSON object of tables, one document a line.
+    old = (
+        '{\n"runs":{\n"r1":{"url":"https://x.example/"}\n},\n"backlinks":{\n'
+        '"b1":{"source_url":"https://p.example/","target_key":"https://us.example/"},\n'
+        '"b2":{"source_url":"https://q.example/","target_key":"https://us.example/x"}\n},\n"empty":{}\n}\n'
+    )
+    _write(db_path, old)
+    async with TinyStore(db_path) as s:
+        assert await s.get("runs", "r1") == {"id": "r1", "url": "https://x.example/"}
+        assert [d["id"] for d in await s.find("backlinks", target_key="https://us.example/")] == ["b1"]
+        await s.insert("runs", {"id": "r2"})
+    assert db_path.with_name("linkpact.json.v1").read_text("utf-8") == old  # kept, untouched
+    data = _read_database(db_path)
+    assert data["runs"] == {"r1": {"url": "https://x.example/"}, "r2": {}}
+    assert list(data["backlinks"]) == ["b1", "b2"]
+    assert sorted(p.name for p in db_path.parent.iterdir()) == [
+        "linkpact.backlinks.json",
+        "linkpact.json",
+        "linkpact.json.lock",
+        "linkpact.json.v1",
+        "linkpact.runs.json",
+    ]
+
+
+async def test_a_table_changed_by_hand_is_read_in_full(store: TinyStore, db_path: Path) -> None:
+    await store.insert_many("rows", [{"id": "a", "n": 1}, {"id": "b", "n": 2}])
+    path = store.table_path("rows")
+    path.write_text('{ "a": { "n": 10 },\n  "b": {"n": 2}, "c": {"n": 3} }\n', "utf-8")  # valid, not ours
+    async with TinyStore(db_path) as s:
+        assert [d["n"] for d in await s.find("rows")] == [10, 2, 3]
+        assert [d["id"] for d in await s.find("rows", id="c")] == ["c"]
+        await s.insert("rows", {"id": "d", "n": 4})  # rewrites the table in our form
+    assert path.read_text("utf-8").splitlines()[1] == '"a":{"n":10},'
+    assert list(_read_database(db_path)["rows"]) == ["a", "b", "c", "d"]
+
+
+async def test_a_missing_or_broken_table_file_is_a_clear_error(store: TinyStore, db_path: Path) -> None:
+    await store.insert("rows", {"id": "a"})
+    path = store.table_path("rows")
+    path.write_bytes(b'{\n"a":{"n"')
+    async with TinyStore(db_path) as s:
+        with pytest.raises(StorageError, match=r"linkpact\.rows\.json.*not valid JSON"):
+            await s.get("rows", "a")
+    path.unlink()
+    with pytest.raises(StorageError, match=r"linkpact\.rows\.json.*missing"):
+        TinyStore(db_path)
+
+
+async def test_an_uncommitted_append_is_cut_off_on_open(store: TinyStore, db_path: Path) -> None:
+    await store.insert("runs", {"id": "r1"})
+    path = store.table_path("runs")
+    committed = path.read_bytes()
+    with path.open("r+b") as handle:  # what a writer killed in the middle of an append leaves
+        handle.seek(len(committed) - 3)
+        handle.write(b',\n"r2":{"url":"https://x.exa')
+    async with TinyStore(db_path) as s:
+        assert [d["id"] for d in await s.find("runs")] == ["r1"]
+    assert path.read_bytes() == committed  # valid JSON again
+    await store.insert("runs", {"id": "r3"})
+    assert list(_read_database(db_path)["runs"]) == ["r1", "r3"]
+
+
+# A transaction over two tables: appends a run and rewrites a backlink, killed at CRASH_POINT.
+CRASHER = """
+import asyncio, os, signal, sys
+from bot.store import open_store
+from bot.store import tablefiles
+
+async def main():
+    store = open_store(sys.argv[1])
+    await store.insert_many("backlinks", [{"id": "b1", "state": "live"}, {"id": "b2", "state": "live"}])
+    await store.insert("runs", {"id": "r1"})
+
+    def crash(where):
+        if where == sys.argv[2]:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    tablefiles.CRASH_POINT = crash
+    def step(tx):
+        tx.insert("runs", {"id": "r2", "pad": "x" * 5000})
+        tx.update("backlinks", "b1", {"state": "lost"})
+    await store.transact(step)
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize(("where", "committed"), [("tables-written", False), ("committed", True)])
+def test_a_writer_killed_between_two_table_writes_commits_both_or_neither(
+    db_path: Path, watchdog: list[subprocess.Popen[str]], where: str, committed: bool
+) -> None:
+    proc = _spawn("-c", CRASHER, str(db_path), where)
+    watchdog.append(proc)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, _stderr(proc)
+    assert _temp_files(db_path.parent)  # the killed commit left its temp file(s) behind
+
+    async def reopen() -> tuple[list[str], str]:
+        async with TinyStore(db_path) as s:
+            runs = [d["id"] for d in await s.find("runs")]
+            return runs, (await s.get("backlinks", "b1") or {})["state"]
+
+    runs, state = asyncio.run(reopen())
+    assert (runs, state) == ((["r1", "r2"], "lost") if committed else (["r1"], "live"))
+    assert _temp_files(db_path.parent) == []  # renamed (committed) or removed (not)
+    # Every table file is whole, valid JSON again, and agrees with the catalogue.
+    data = _read_database(db_path)
+    for table in ("runs", "backlinks"):
+        assert json.loads((db_path.parent / f"linkpact.{table}.json").read_bytes()) == data[table]
+    assert list(data["runs"]) == runs

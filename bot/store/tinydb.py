@@ -1,30 +1,35 @@
-"""The embedded backend: one JSON file in TinyDB's layout, replaced atomically on every write.
+"""The embedded backend: a catalogue at ``LINKPACT_DB`` and one JSON file per table beside it.
 
-Layout (``docs/storage.md``): ``{"<table>": {"<id>": {<fields but id>}, ...}, ...}``, one document a line.
+Layout and commit protocol: :mod:`bot.store.tablefiles` and ``docs/storage.md``. Each table file is a
+JSON object of documents keyed by id, one document a line (TinyDB's layout for one table), so ``jq``,
+``grep`` and ``diff`` work on it; documents only added are appended in place, and a transaction over
+several tables commits when the catalogue is replaced, so it is all-or-nothing.
 
 Why not TinyDB's stock pieces: ``JSONStorage`` rewrites the file in place (a crash mid-write leaves a
 truncated file), ``CachingMiddleware`` holds writes back in memory (a crash loses them), and TinyDB's
 ``Table`` rebuilds the whole table on every operation, uses integer ids and keeps a query cache that a
-rolled-back transaction would leave stale. So :class:`AtomicJSONStorage` is a TinyDB ``Storage`` that
-writes a temporary file, fsyncs it, renames it over the old one and fsyncs the directory; and
-:class:`TinyStore` runs transactions over the data it reads, with one file write per transaction.
+rolled-back transaction would leave stale. :class:`AtomicJSONStorage` remains a TinyDB ``Storage`` for
+the single-file layout (format 1: temp file, fsync, rename, directory fsync); :class:`TinyStore` opens
+such a file by migrating it.
 
 Concurrency: one worker thread per store does every write (so the event loop never blocks on disk), a
 thread lock is held around every whole read-modify-write, and an advisory ``flock`` on ``<file>.lock``
 serialises writers in different processes (``linkpact track`` in a shell while ``linkpact serve`` runs).
-Reads run on their own small thread pool against the last committed snapshot, which is never mutated, so
-they need no lock and do not wait behind a long write; the file is always a whole, valid version.
+Reads run on their own small thread pool against the last committed snapshot, which is never changed, so
+they need no lock and do not wait behind a long write.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import inspect
 import json
 import logging
 import os
 import re
 import stat
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -49,6 +54,15 @@ from bot.store.base import (
     to_json_value,
     validate_id,
     validate_table,
+)
+from bot.store.tablefiles import (
+    Snapshot,
+    TableChange,
+    TableFiles,
+    decode_body,
+    encode_body,
+    encode_value,
+    parse_database,
 )
 
 try:  # POSIX only; elsewhere one process at a time may write the file (docs/storage.md).
@@ -121,8 +135,7 @@ class AtomicJSONStorage(Storage):
             if not stat.S_ISREG(info.st_mode):
                 raise StorageError(f"{self.path} is not a regular file")
             with open(fd, "rb", closefd=False) as handle:
-                text = _decode(handle.read(), self.path)  # the bytes are freed before parsing
-            data = _parse(text, self.path)
+                data = parse_database(handle.read(), self.path)
         except BaseException:
             os.close(fd)
             raise
@@ -255,28 +268,30 @@ class _InterProcessLock:
 
 
 class TinyStore(Store):
-    """:class:`bot.store.base.Store` over one JSON file (see the module docstring and ``docs/storage.md``).
+    """:class:`bot.store.base.Store` over a catalogue and one JSON file per table (see the module docstring,
+    :mod:`bot.store.tablefiles` and ``docs/storage.md``).
 
-    The constructor opens the database synchronously: it removes temp files a killed writer left behind
-    and reads the file, raising :class:`StorageError` when it is corrupt or unreadable or its directory is
-    missing. Open one store per file per process and share it.
+    The constructor opens the database synchronously: it migrates a single-file database, finishes or
+    cuts back a commit that a killed writer left, removes its temp files and reads the catalogue (tables
+    are read when first touched), raising :class:`StorageError` when the database is corrupt or
+    unreadable or its directory is missing. Open one store per file per process and share it.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self._storage = AtomicJSONStorage(path)
-        self.path = self._storage.path
+        self._files = TableFiles(path)
+        self.path = self._files.path
         if not self.path.parent.is_dir():
             raise StorageError(f"cannot open {path}: the directory {self.path.parent} does not exist")
         if self.path.is_dir():
             raise StorageError(f"cannot open {path}: it is a directory (LINKPACT_DB names a file)")
-        # One worker thread: DB work is serialised and the data is only ever touched from that thread.
+        # One worker thread: writes are serialised and run off the event loop.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=_WORKER_NAME)
         # Reads of the committed snapshot run here, so a long write (a 100,000-row import) never makes a
         # /linkcheck wait for its reads.
         self._readers = ThreadPoolExecutor(max_workers=_READER_THREADS, thread_name_prefix=_READER_NAME)
         self._lock = threading.Lock()
         self._file_lock: _InterProcessLock | None = None
-        self._data: Tables | None = None
+        self._data: Snapshot | None = None
         self._closed = False
         self._writes = 0
         try:
@@ -289,8 +304,12 @@ class TinyStore(Store):
 
     @property
     def write_count(self) -> int:
-        """How many times this store has written the file since it was opened (one per changing call)."""
+        """How many commits this store has made since it was opened (one per changing call)."""
         return self._writes
+
+    def table_path(self, table: str) -> Path:
+        """The file that holds ``table`` (``linkpact.json`` -> ``linkpact.<table>.json``)."""
+        return self._files.table_path(validate_table(table))
 
     # -- Store API ---------------------------------------------------------------------------------------
     async def transact(self, fn: Callable[[Tx], T]) -> T:
@@ -320,36 +339,30 @@ class TinyStore(Store):
         with self._lock:
             self._file_lock = _InterProcessLock(self.path.with_name(self.path.name + ".lock"))
             with self._file_lock:
-                removed = self._storage.remove_stale_temp_files()
-                if removed:
-                    logger.warning(
-                        "removed %d temp file(s) left by an interrupted write of %s: %s",
-                        len(removed),
-                        self.path,
-                        ", ".join(removed),
-                    )
-                self._data = self._storage.read() or {}
+                for what in self._files.recover():
+                    logger.warning("%s: %s", self.path, what)
+                self._data = self._files.load()
 
     def _close(self) -> None:
         with self._lock:
-            self._storage.close()
+            self._files.close()
             if self._file_lock is not None:
                 self._file_lock.close()
             self._data = None
 
-    def _current(self) -> Tables:
-        """The data as it is on disk now: the copy in memory unless the file changed since."""
-        if self._data is None or self._storage.changed_since_read():
-            self._data = None  # never keep a copy that may no longer match the file
-            self._data = self._storage.read() or {}
+    def _current(self) -> Snapshot:
+        """The committed version on disk now: the one in memory unless the catalogue changed since."""
+        if self._data is None or self._files.changed_since_read():
+            self._data = None  # never keep a version that may no longer match the files
+            self._data = self._files.load()
         return self._data
 
     def _view(self, fn: Callable[[ReadTx], T]) -> T:
         snapshot = self._data
-        if snapshot is not None and not self._storage.changed_since_read():
-            # Committed snapshots are never mutated (a transaction builds a new one and swaps it in after
-            # the file is written), so reading one needs no lock and never waits behind a write. Mid-swap
-            # the file looks changed, and the read takes the locked path below.
+        if snapshot is not None and not self._files.changed_since_read():
+            # Committed snapshots are never changed (a commit builds a new one and swaps it in after the
+            # files are written), so reading one needs no lock and never waits behind a write. Mid-swap
+            # the catalogue looks changed, and the read takes the locked path below.
             tx = _TinyTx(snapshot, writable=False)
             try:
                 return _run(fn, tx)
@@ -365,17 +378,52 @@ class TinyStore(Store):
     def _transact(self, fn: Callable[[Tx], T]) -> T:
         assert self._file_lock is not None
         with self._lock, self._file_lock:
-            tx = _TinyTx(self._current(), writable=True)
-            try:
-                result = _run(fn, tx)
-                if tx.changed:
-                    data = tx.merged()
-                    self._storage.write(data)
-                    self._data = data
-                    self._writes += 1
-                return result
-            finally:
-                tx.finish()
+            result, rewrote = self._commit(fn)
+            if rewrote >= _TRIM_AFTER_DOCS:
+                _release_freed_memory()  # the old version of the table is garbage now
+            return result
+
+    def _commit(self, fn: Callable[[Tx], T]) -> tuple[T, int]:
+        """Run ``fn`` and commit what it changed; returns its result and the size of the largest table
+        written whole."""
+        base = self._current()
+        tx = _TinyTx(base, writable=True)
+        try:
+            result = _run(fn, tx)
+            changes = tx.changes()
+            if changes:
+                self._data = self._files.commit(base, changes)
+                self._writes += 1
+            return result, max((len(c.docs) for c in changes.values() if c.docs is not None), default=0)
+        finally:
+            tx.finish()
+
+
+# A commit that rewrote a table this big frees as much (the old version's documents): hand it back.
+_TRIM_AFTER_DOCS = 10_000
+
+
+def _release_freed_memory() -> None:
+    """Return memory freed inside the C heap to the OS (glibc's ``malloc_trim``; nothing elsewhere).
+
+    The encoded documents of a big table are C-heap blocks; once a rewrite frees the old version, glibc
+    keeps those pages for later blocks of the same sizes, while Python's own objects come from other
+    pages, so a recheck of 100,000 backlinks would otherwise hold both at once (about 60 MB more)."""
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _load_libc() -> Any:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None)
+        return libc if hasattr(libc, "malloc_trim") else None
+    except OSError:  # pragma: no cover - no C library to load
+        return None
+
+
+_LIBC = _load_libc()
 
 
 def _run(fn: Callable[[Any], T], tx: _TinyTx) -> T:
@@ -388,66 +436,92 @@ def _run(fn: Callable[[Any], T], tx: _TinyTx) -> T:
 
 
 _MISSING = object()
+# Upserts into one table by one key that find their match by scanning before an index is built: one
+# or two upserts (a counter, a weekly snapshot) should not parse a whole table.
+_UPSERTS_BEFORE_INDEX = 8
 
 
 class _TinyTx:
-    """Transaction over an immutable snapshot: changes live in an overlay until :meth:`merged`.
+    """Transaction over an immutable snapshot: changes live in an overlay until :meth:`changes`.
 
-    ``base`` is never mutated (it is the store's copy of the file), so a failed transaction leaves
-    nothing to undo. Upsert keys get a hash index, built on first use and kept up to date by every write
-    in the transaction, so 100,000 upserts in one transaction stay linear.
+    Documents stay encoded (``bytes``) in the snapshot and the overlay, and are parsed on every read, so
+    each returned document is a fresh copy. A filter on a string field first searches the encoded bytes
+    for ``"field":"value"`` (:meth:`bot.store.tablefiles.Table.matching`), so a lookup by target in a
+    100,000-document table parses only the candidates. Upsert keys get a hash index after a few upserts,
+    kept up to date by every write in the transaction, so 100,000 upserts in one transaction stay linear.
     """
 
-    def __init__(self, base: Tables, *, writable: bool) -> None:
+    def __init__(self, base: Snapshot, *, writable: bool) -> None:
         self._base = base
         self._writable = writable
-        self._over: dict[str, dict[str, dict[str, Any] | None]] = {}  # None marks a removed document
+        self._over: dict[str, dict[str, bytes | None]] = {}  # None marks a removed document
+        self._rewrites: set[str] = set()  # tables where a document of the snapshot changed or went
         self._indexes: dict[str, dict[tuple[str, ...], dict[Any, set[str]]]] = {}
+        self._upserts: dict[tuple[str, tuple[str, ...]], int] = {}
         self._open = True
-
-    @property
-    def changed(self) -> bool:
-        return any(self._over.values())
 
     def finish(self) -> None:
         self._open = False
 
-    def merged(self) -> Tables:
-        """The new data: the base with the overlay applied (unchanged tables are shared, not copied)."""
-        data = dict(self._base)
-        for table, changes in self._over.items():
-            if not changes:
+    def changes(self) -> dict[str, TableChange]:
+        """What to commit, per table: the new documents to append, or the whole new table."""
+        out: dict[str, TableChange] = {}
+        for table, over in self._over.items():
+            if table not in self._rewrites:
+                added = [(doc_id, body) for doc_id, body in over.items() if body is not None]
+                if added:
+                    out[table] = TableChange(appended=added)
                 continue
-            docs = dict(self._base.get(table, {}))
-            for doc_id, body in changes.items():
+            base = self._base.table(table)
+            docs = dict(base.docs()) if base is not None else {}
+            for doc_id, body in over.items():
                 if body is None:
                     docs.pop(doc_id, None)
                 else:
                     docs[doc_id] = body
-            data[table] = docs
-        return data
+            out[table] = TableChange(docs=docs)
+        return out
 
     # -- reads --------------------------------------------------------------------------------------------
     def get(self, table: str, doc_id: str, /) -> Document | None:
         self._check(table)
-        body = self._lookup(table, doc_id)
+        body = self._lookup(table, doc_id) if isinstance(doc_id, str) else None
         return None if body is None else _export(doc_id, body)
 
     def find(self, table: str, /, **equals: Any) -> list[Document]:
-        return [_export(doc_id, body) for doc_id, body in self._matching(table, equals)]
+        # Equal strings across the returned documents (a verdict, a date, a target URL) share one object:
+        # strings cannot be changed, so each document is still a fresh copy, and 100,000 of them take
+        # about a third less memory.
+        shared: dict[str, str] = {}
+        out = []
+        for _, doc in self._matching(table, equals):
+            for name, value in doc.items():
+                if type(value) is str:
+                    doc[name] = shared.setdefault(value, value)
+            out.append(doc)
+        return out
 
     def count(self, table: str, /, **equals: Any) -> int:
+        if not equals:
+            self._check(table)
+            base = self._base.table(table)
+            if table not in self._over and base is not None:
+                return base.count  # from the catalogue: the table is not read
         return sum(1 for _ in self._matching(table, equals))
 
     # -- writes -------------------------------------------------------------------------------------------
     def insert(self, table: str, doc: Mapping[str, Any], /) -> str:
         self._check(table, write=True)
         doc_id, body = split_document(table, doc)
-        return self._insert(table, doc_id, body)
+        return self._insert(table, doc_id, _encode(table, body))
 
     def insert_many(self, table: str, docs: Iterable[Mapping[str, Any]], /) -> list[str]:
         self._check(table, write=True)
-        return [self._insert(table, *split_document(table, doc)) for doc in docs]
+        out = []
+        for doc in docs:
+            doc_id, body = split_document(table, doc)
+            out.append(self._insert(table, doc_id, _encode(table, body)))
+        return out
 
     def upsert(self, table: str, doc: Mapping[str, Any], /, *, key: tuple[str, ...]) -> tuple[str, bool]:
         self._check(table, write=True)
@@ -457,19 +531,19 @@ class _TinyTx:
         wanted = _index_key(doc_id, body, key)
         if wanted is None:
             raise ValueError(f"upsert into {table}: the document lacks key field(s) of {key!r}")
-        matches = self._index(table, key).get(wanted, set())
+        matches = self._key_matches(table, key, doc_id, body, wanted)
         if len(matches) > 1:
             raise ConflictError(
                 f"upsert into {table}: {len(matches)} documents match key {key!r}; it must be unique"
             )
         if not matches:
-            return self._insert(table, doc_id, body), True
+            return self._insert(table, doc_id, _encode(table, body)), True
         (found,) = matches
         if doc_id is not None and doc_id != found:
             raise ConflictError(f"upsert into {table}: key {key!r} matches {found!r}, not id {doc_id!r}")
         old = self._lookup(table, found)
         assert old is not None
-        self._put(table, found, {**old, **body})
+        self._put(table, found, _encode(table, {**decode_body(old), **body}), replaces=True)
         return found, False
 
     def update(self, table: str, doc_id: str, fields: Mapping[str, Any], /) -> bool:
@@ -481,7 +555,7 @@ class _TinyTx:
         old = self._lookup(table, doc_id)
         if old is None:
             return False
-        self._put(table, doc_id, {**old, **changes})
+        self._put(table, doc_id, _encode(table, {**decode_body(old), **changes}), replaces=True)
         return True
 
     def remove(self, table: str, /, **equals: Any) -> int:
@@ -490,7 +564,7 @@ class _TinyTx:
             raise ValueError(f"remove from {table} needs at least one field to match (refusing to empty it)")
         doomed = [doc_id for doc_id, _ in self._matching(table, equals)]
         for doc_id in doomed:
-            self._put(table, doc_id, None)
+            self._put(table, doc_id, None, replaces=True)
         return len(doomed)
 
     # -- internals ----------------------------------------------------------------------------------------
@@ -501,31 +575,48 @@ class _TinyTx:
             raise StorageError("view() is read-only: write inside transact()")
         validate_table(table)
 
-    def _lookup(self, table: str, doc_id: str) -> dict[str, Any] | None:
+    def _lookup(self, table: str, doc_id: str) -> bytes | None:
         changes = self._over.get(table)
         if changes is not None and doc_id in changes:
             return changes[doc_id]
-        return self._base.get(table, {}).get(doc_id)
+        base = self._base.table(table)
+        return None if base is None else base.get(doc_id)
 
-    def _items(self, table: str) -> Iterator[tuple[str, dict[str, Any]]]:
-        """Every (id, body) of the table as the transaction sees it, in insertion order."""
-        base = self._base.get(table, {})
+    def _in_base(self, table: str, doc_id: str) -> bool:
+        base = self._base.table(table)
+        return base is not None and base.get(doc_id) is not None
+
+    def _items(self, table: str, needles: list[bytes]) -> Iterator[tuple[str, bytes]]:
+        """(id, body) of every document the transaction sees whose encoding contains every needle (all
+        when none), in insertion order; updated documents keep their place."""
+        base = self._base.table(table)
         changes = self._over.get(table)
         if not changes:
-            yield from base.items()
+            if base is not None:
+                yield from base.matching(needles)
             return
-        for doc_id, body in base.items():
-            if doc_id in changes:
-                changed = changes[doc_id]
-                if changed is not None:
-                    yield doc_id, changed
-            else:
-                yield doc_id, body
-        for doc_id, changed in changes.items():
-            if changed is not None and doc_id not in base:
+        if table in self._rewrites and base is not None:
+            # A changed document may match now where its old version did not: walk the whole table.
+            base_docs = base.docs()
+            for doc_id, body in base_docs.items():
+                if doc_id in changes:
+                    changed = changes[doc_id]
+                    if changed is None:
+                        continue
+                    body = changed
+                if all(n in body for n in needles):
+                    yield doc_id, body
+            new = ((i, b) for i, b in changes.items() if b is not None and i not in base_docs)
+        else:  # only new documents in the overlay (an insert of a taken id is refused)
+            if base is not None:
+                yield from base.matching(needles)
+            new = ((i, b) for i, b in changes.items() if b is not None)
+        for doc_id, changed in new:
+            if all(n in changed for n in needles):
                 yield doc_id, changed
 
-    def _matching(self, table: str, equals: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    def _matching(self, table: str, equals: dict[str, Any]) -> Iterator[tuple[str, Document]]:
+        """(id, exported document) of the documents matching ``equals``."""
         self._check(table)
         wanted = {name: to_json_value(value, f"{table} filter {name}") for name, value in equals.items()}
         wanted_id = wanted.pop("id", _MISSING)
@@ -533,49 +624,84 @@ class _TinyTx:
             if not isinstance(wanted_id, str):
                 return
             body = self._lookup(table, wanted_id)
-            if body is not None and _matches(body, wanted):
-                yield wanted_id, body
+            if body is not None:
+                doc = _export(wanted_id, body)
+                if _matches(doc, wanted):
+                    yield wanted_id, doc
             return
-        for doc_id, body in self._items(table):
-            if _matches(body, wanted):
-                yield doc_id, body
+        # A document whose field equals a string holds its canonical encoding: search for it first.
+        needles = [encode_value(n) + b":" + encode_value(v) for n, v in wanted.items() if type(v) is str]
+        for doc_id, body in self._items(table, needles):
+            doc = _export(doc_id, body)
+            if _matches(doc, wanted):
+                yield doc_id, doc
 
-    def _insert(self, table: str, doc_id: str | None, body: dict[str, Any]) -> str:
+    def _insert(self, table: str, doc_id: str | None, body: bytes) -> str:
         if doc_id is None:
-            doc_id = new_doc_id()
+            doc_id = new_doc_id()  # 128 random bits: no need to look for it
         elif self._lookup(table, doc_id) is not None:
             raise ConflictError(f"{table} already has a document with id {doc_id!r}")
-        self._put(table, doc_id, body)
+        elif table in self._over and doc_id in self._over[table] and self._in_base(table, doc_id):
+            self._rewrites.add(table)  # removed in this transaction, now back: the snapshot's is replaced
+        self._put(table, doc_id, body, replaces=False)
         return doc_id
 
-    def _put(self, table: str, doc_id: str, body: dict[str, Any] | None) -> None:
+    def _put(self, table: str, doc_id: str, body: bytes | None, *, replaces: bool) -> None:
         """Set (or with ``None`` remove) a document in the overlay and keep the indexes in step."""
         indexes = self._indexes.get(table)
         if indexes:
             old = self._lookup(table, doc_id)
+            old_doc = decode_body(old) if old is not None else None
+            new_doc = decode_body(body) if body is not None else None
             for key, index in indexes.items():
-                if old is not None and (old_key := _index_key(doc_id, old, key)) is not None:
+                if old_doc is not None and (old_key := _index_key(doc_id, old_doc, key)) is not None:
                     index.get(old_key, set()).discard(doc_id)
-                if body is not None and (new_key := _index_key(doc_id, body, key)) is not None:
+                if new_doc is not None and (new_key := _index_key(doc_id, new_doc, key)) is not None:
                     index.setdefault(new_key, set()).add(doc_id)
-        self._over.setdefault(table, {})[doc_id] = body
+        if replaces and self._in_base(table, doc_id):
+            self._rewrites.add(table)
+        over = self._over.setdefault(table, {})
+        if body is None and not self._in_base(table, doc_id):
+            over.pop(doc_id, None)  # added and removed in this transaction: nothing to write
+        else:
+            over[doc_id] = body
+
+    def _key_matches(
+        self, table: str, key: tuple[str, ...], doc_id: str | None, body: dict[str, Any], wanted: Any
+    ) -> set[str]:
+        if key == ("id",):
+            assert doc_id is not None
+            return {doc_id} if self._lookup(table, doc_id) is not None else set()
+        count = self._upserts.get((table, key), 0) + 1
+        self._upserts[(table, key)] = count
+        if count <= _UPSERTS_BEFORE_INDEX and key not in self._indexes.get(table, {}):
+            equals = {name: (doc_id if name == "id" else body[name]) for name in key}
+            return {found for found, _ in self._matching(table, equals)}
+        return self._index(table, key).get(wanted, set())
 
     def _index(self, table: str, key: tuple[str, ...]) -> dict[Any, set[str]]:
         indexes = self._indexes.setdefault(table, {})
         index = indexes.get(key)
         if index is None:
             index = {}
-            for doc_id, body in self._items(table):
-                entry = _index_key(doc_id, body, key)
+            for doc_id, body in self._items(table, []):
+                entry = _index_key(doc_id, decode_body(body), key)
                 if entry is not None:
                     index.setdefault(entry, set()).add(doc_id)
             indexes[key] = index
         return index
 
 
-def _matches(body: dict[str, Any], wanted: dict[str, Any]) -> bool:
+def _encode(table: str, body: dict[str, Any]) -> bytes:
+    try:
+        return encode_body(body)
+    except ValueError as exc:
+        raise ValueError(f"{table}: {exc}") from exc
+
+
+def _matches(doc: dict[str, Any], wanted: dict[str, Any]) -> bool:
     for name, value in wanted.items():
-        have = body.get(name, _MISSING)
+        have = doc.get(name, _MISSING)
         if have is _MISSING or not json_equal(have, value):
             return False
     return True
@@ -592,20 +718,12 @@ def _index_key(doc_id: str | None, body: dict[str, Any], key: tuple[str, ...]) -
     return tuple(parts)
 
 
-def _export(doc_id: str, body: dict[str, Any]) -> Document:
-    """A caller's copy: ``id`` first, every nested container copied so the stored data stays private."""
-    out: Document = {"id": doc_id}
-    for name, value in body.items():
-        out[name] = _copy(value) if isinstance(value, dict | list) else value
-    return out
-
-
-def _copy(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
-    return value
+def _export(doc_id: str, body: bytes) -> Document:
+    """A caller's copy, parsed from the stored bytes with ``id`` first: fresh, so the stored data stays
+    private without a deep copy."""
+    if body == b"{}":
+        return {"id": doc_id}
+    return decode_body(b'{"id":' + encode_value(doc_id) + b"," + body[1:])
 
 
 # -- the file format ------------------------------------------------------------------------------------
@@ -645,66 +763,6 @@ def _json_pieces(data: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> Iterato
             separator = ",\n"
         yield "}" if separator == "\n" else "\n}"
     yield "\n}\n"
-
-
-def _decode(raw: bytes, path: Path) -> str:
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise StorageError(f"{path} is not UTF-8 text (byte {exc.start}): {_REFUSE}") from exc
-
-
-def _parse(text: str, path: Path) -> Tables:
-    """Parse and check the whole file. Raises :class:`StorageError` saying what is wrong and where."""
-    name = path.name
-    if not text.strip():
-        raise StorageError(f"{path} is empty (no data at all): {_REFUSE}")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise StorageError(
-            f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}; the file may "
-            f"have been truncated or edited by hand): {_REFUSE}"
-        ) from exc
-    except ValueError as exc:
-        # Valid JSON that Python will not turn into values: an integer of more digits than
-        # sys.get_int_max_str_digits() allows (4,300 by default; a guard against quadratic conversion).
-        raise StorageError(f"{path} is JSON but not a Linkpact database ({exc}): {_REFUSE}") from exc
-    except RecursionError as exc:
-        # Arrays or objects nested deeper than the parser's recursion limit (about 1,000 levels); a
-        # database document is a few levels deep.
-        raise StorageError(
-            f"{path} is JSON but not a Linkpact database (values nested too deeply to read): {_REFUSE}"
-        ) from exc
-    if not isinstance(data, dict):
-        raise StorageError(
-            f"{path} does not hold a Linkpact database (a JSON object of tables), but a JSON "
-            f"{_json_type(data)}: {_REFUSE}"
-        )
-    for table, docs in data.items():
-        if not isinstance(docs, dict):
-            raise StorageError(
-                f"{name}: table {table!r} is a JSON {_json_type(docs)}, not an object of documents: {_REFUSE}"
-            )
-        for doc_id, body in docs.items():
-            if not isinstance(body, dict):
-                raise StorageError(
-                    f"{name}: document {doc_id!r} in table {table!r} is a JSON {_json_type(body)}, not an "
-                    f"object: {_REFUSE}"
-                )
-    return data
-
-
-def _json_type(value: Any) -> str:
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    return "null" if value is None else "object"
 
 
 def _current_mode(path: Path) -> int | None:
