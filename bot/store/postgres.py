@@ -153,6 +153,7 @@ class PgStore(Store):
         return await self._submit(self._single(lambda ops: ops.count(query)))
 
     async def insert(self, table: str, doc: Mapping[str, Any], /) -> str:
+        validate_table(table)
         row = _encode_doc(table, doc)
         ids = await self._submit(self._write(lambda ops: ops.insert_rows(table, [row])), write=True)
         return ids[0]
