@@ -19,6 +19,7 @@ from dotenv import find_dotenv, load_dotenv
 
 from bot import __version__
 from bot.cli.check import add_check_parser, run_check_command
+from bot.cli.db import add_db_parser, run_db_command
 from bot.cli.digest import add_digest_parser, run_digest_command
 from bot.cli.output import EXIT_INTERNAL, EXIT_USAGE
 from bot.cli.recheck import add_recheck_parser, run_recheck_command
@@ -51,7 +52,7 @@ class _Parser(argparse.ArgumentParser):
 # Commands whose parsers live in modules that import agreements and audits (about 0.1 s of start-up). A
 # command line naming one of the commands below skips them (`linkpact check` never loads them);
 # `linkpact --help`, a mistyped command and the commands themselves get every parser.
-LIGHT_COMMANDS = frozenset({"check", "track", "untrack", "tracked", "recheck", "digest", "serve"})
+LIGHT_COMMANDS = frozenset({"check", "track", "untrack", "tracked", "recheck", "digest", "serve", "db"})
 
 
 def named_command(argv: Sequence[str] | None) -> str | None:
@@ -83,6 +84,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     add_recheck_parser(sub)
     add_digest_parser(sub)
     add_serve_parser(sub)
+    add_db_parser(sub)
     return parser
 
 
@@ -99,6 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return run_serve_command(args)
+        if args.command == "db":  # no engine: `db upgrade` must work on a schema start-up would refuse
+            return run_db_command(args)
         one_shot = argv is None  # we are the program (console script, python -m), not a caller's function
         if one_shot:
             gc.set_threshold(ONE_SHOT_GC_THRESHOLD)

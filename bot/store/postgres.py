@@ -135,7 +135,9 @@ class PgStore(Store):
 
     # -- Store API -----------------------------------------------------------------------------------
     async def transact(self, fn: Callable[[Tx], T]) -> T:
-        return await self._submit(self._write(lambda ops: self._in_thread(fn, ops, writable=True)), write=True)
+        return await self._submit(
+            self._write(lambda ops: self._in_thread(fn, ops, writable=True)), write=True
+        )
 
     async def view(self, fn: Callable[[ReadTx], T]) -> T:
         return await self._submit(self._read(lambda ops: self._in_thread(fn, ops, writable=False)))
@@ -471,7 +473,7 @@ class _Upsert:
         wanted: dict[str, Any] = {}
         for name in key:
             value = doc_id if name == "id" else body.get(name, _MISSING)
-            if value is _MISSING or value is None and name == "id":
+            if value is _MISSING or (value is None and name == "id"):
                 raise ValueError(f"upsert into {table}: the document lacks key field(s) of {key!r}")
             wanted[name] = value
         return cls(table, doc_id, _dumps(body), _Filter.make(table, wanted))
@@ -579,7 +581,9 @@ class _Ops:
                 raise ConflictError(f"{table}: the batch gives the id {twice!r} twice")
             target, params = self._target(table)
             extra = " AND tbl = %s" if params else ""
-            cur = await self.conn.execute(f"SELECT id FROM {target} WHERE id = ANY(%s){extra}", [given, *params])
+            cur = await self.conn.execute(
+                f"SELECT id FROM {target} WHERE id = ANY(%s){extra}", [given, *params]
+            )
             taken = await cur.fetchone()
             if taken:
                 raise ConflictError(f"{table} already has a document with id {taken[0]!r}")
@@ -611,7 +615,9 @@ class _Ops:
             return ids[0], True
         (found,) = matches
         if request.doc_id is not None and request.doc_id != found:
-            raise ConflictError(f"upsert into {request.table}: the key matches {found!r}, not id {request.doc_id!r}")
+            raise ConflictError(
+                f"upsert into {request.table}: the key matches {found!r}, not id {request.doc_id!r}"
+            )
         await self._merge(request.table, found, request.body)
         return found, False
 
@@ -626,6 +632,17 @@ class _Ops:
             f"UPDATE {target} SET doc = doc || %s WHERE id = %s{extra}", [_jsonb(fields), doc_id, *params]
         )
         return cur.rowcount > 0
+
+    async def table_names(self) -> list[str]:
+        """Every table that has a PostgreSQL table of its own, and every other one holding documents."""
+        cur = await self.conn.execute(f"SELECT DISTINCT tbl FROM {OTHER_TABLE}")
+        return sorted({*self._dedicated, *(name for (name,) in await cur.fetchall())})
+
+    async def delete_all(self, table: str) -> int:
+        target, params = self._target(table)
+        where = " WHERE tbl = %s" if params else ""
+        cur = await self.conn.execute(f"DELETE FROM {target}{where}", params)
+        return cur.rowcount
 
     async def remove(self, query: _Filter) -> int:
         if query.never:
@@ -700,6 +717,17 @@ class _SyncTx:
     def remove(self, table: str, /, **equals: Any) -> int:
         self._check(table, write=True)
         return self._call(self._ops.remove(_Filter.make(table, equals, removing=True)))
+
+    # -- PostgreSQL only (for `linkpact db migrate`), not part of the Tx interface ------------------------
+    def table_names(self) -> list[str]:
+        """Every table with a PostgreSQL table of its own, and every other table that holds documents."""
+        self._check(OTHER_TABLE)
+        return self._call(self._ops.table_names())
+
+    def delete_all(self, table: str) -> int:
+        """Delete every document of ``table``; returns how many."""
+        self._check(table, write=True)
+        return self._call(self._ops.delete_all(table))
 
 
 class _LoopThread:

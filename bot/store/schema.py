@@ -9,15 +9,20 @@ imports them.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from bot.store.base import StorageError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 __all__ = [
     "MIGRATION_LOCK_KEY",
     "SCHEMA_HEAD",
     "SCHEMA_REVISIONS",
     "SchemaMismatch",
+    "current_revision",
     "describe_url",
     "is_postgres_url",
     "schema_problem",
@@ -101,7 +106,7 @@ def alembic_revisions() -> list[str]:
     return [rev.revision for rev in reversed(list(script.walk_revisions()))]
 
 
-def _alembic_config(database_url: str):  # type: ignore[no-untyped-def]
+def _alembic_config(database_url: str) -> Config:
     from alembic.config import Config
 
     config = Config()
@@ -109,3 +114,24 @@ def _alembic_config(database_url: str):  # type: ignore[no-untyped-def]
     # Not set_main_option: that would run the URL through ConfigParser interpolation ("%" in passwords).
     config.attributes["database_url"] = database_url
     return config
+
+
+def current_revision(database_url: str, *, connect_timeout_s: float = 5.0) -> str | None:
+    """The database's schema revision (None for a database without Linkpact's schema). Raises
+    :class:`bot.store.base.StoreUnavailable` when the server cannot be reached."""
+    import psycopg
+
+    from bot.store.base import StoreUnavailable
+
+    try:
+        with psycopg.connect(database_url, connect_timeout=max(1, round(connect_timeout_s))) as conn:
+            present = conn.execute("SELECT to_regclass('alembic_version') IS NOT NULL").fetchone()
+            if not present or not present[0]:
+                return None
+            row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+            return str(row[0]) if row else None
+    except psycopg.OperationalError as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise StoreUnavailable(
+            f"the database {describe_url(database_url)} cannot be reached ({first})"
+        ) from exc
