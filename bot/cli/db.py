@@ -64,9 +64,8 @@ def _upgrade(url: str, *, sql_only: bool) -> int:
     if sql_only:
         upgrade(url, sql_only=True)
         return EXIT_OK
-    before = current_revision(url)
     try:
-        upgrade(url)
+        before = upgrade(url)
     except Exception as exc:  # Alembic and SQLAlchemy errors: one line, not a traceback
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         print(

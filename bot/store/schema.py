@@ -86,16 +86,20 @@ def schema_problem(current: str | None, where: str) -> str | None:
     )
 
 
-def upgrade(database_url: str, *, sql_only: bool = False) -> None:
-    """Apply every pending migration to ``database_url`` in one transaction (Alembic ``upgrade head``).
+def upgrade(database_url: str, *, sql_only: bool = False) -> str | None:
+    """Apply every pending migration to ``database_url`` in one transaction (Alembic ``upgrade head``);
+    returns the revision the database was at before (None: no schema).
 
-    Safe to run from several processes at once (an advisory lock serialises them). With ``sql_only``,
-    print the SQL instead of running it. Raises whatever Alembic and psycopg raise; the CLI turns
-    those into one line.
+    Safe to run from several processes at once (an advisory lock serialises them; the second finds
+    nothing to do). With ``sql_only``, print the SQL instead of running it. Raises whatever Alembic and
+    psycopg raise; the CLI turns those into one line.
     """
     from alembic import command
 
-    command.upgrade(_alembic_config(database_url), "head", sql=sql_only)
+    config = _alembic_config(database_url)
+    command.upgrade(config, "head", sql=sql_only)
+    before = config.attributes.get("revision_before")
+    return str(before) if before else None
 
 
 def alembic_revisions() -> list[str]:

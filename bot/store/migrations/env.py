@@ -29,6 +29,8 @@ def run_online() -> None:
                 # PostgreSQL's DDL is transactional: every pending migration commits together or not at
                 # all. The lock makes a second `db upgrade` wait here, then find nothing left to do.
                 connection.execute(text(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"))
+                # What this run found, read under the lock (bot.store.schema.upgrade reports it).
+                config.attributes["revision_before"] = context.get_context().get_current_revision()
                 context.run_migrations()
     finally:
         engine.dispose()
