@@ -231,7 +231,7 @@ def test_db_migrate_is_all_or_nothing(pg_url: str, tmp_path: Path) -> None:
     [
         ("backlinks", "target_key"),
         ("backlinks", "source_key"),
-        ("backlinks", "referring_domain"),
+        ("backlinks", "import_id"),
         ("prune_proposals", "agreement_id"),
         ("changes", "agreement_id"),
         ("digests", "period"),
