@@ -42,6 +42,8 @@ DEFAULT_MAX_RETRY_AFTER_S = 30.0
 DEFAULT_RETRIES = 1
 DEFAULT_RETRY_BACKOFF_S = 0.1
 DEFAULT_DB_PATH = "./linkpact.json"
+# LINKPACT_DATABASE_URL: the URL forms libpq documents for PostgreSQL (section "Connection URIs").
+_DATABASE_URL_SCHEMES = ("postgresql://", "postgres://")
 # Concurrent /linkcheck runs a workspace may have before it is told "busy, try again".
 DEFAULT_MAX_CHECKS_PER_WORKSPACE = 4
 DEFAULT_PORT = 3000
@@ -192,8 +194,13 @@ class SlackSettings:
 
 @dataclass(frozen=True, slots=True)
 class Settings:
+    """``db_path``: the embedded database file (``LINKPACT_DB``). ``database_url``: a ``postgresql://``
+    URL (``LINKPACT_DATABASE_URL``); when set, Linkpact keeps its data in PostgreSQL instead of the
+    file. Not in ``repr``: the URL may carry a password."""
+
     fetch: FetchSettings = field(default_factory=FetchSettings)
     db_path: Path = Path(DEFAULT_DB_PATH)
+    database_url: str | None = field(default=None, repr=False)
     monitor: MonitorSettings = field(default_factory=MonitorSettings)
     prune: PruneSettings = field(default_factory=PruneSettings)
     digest: DigestSettings = field(default_factory=DigestSettings)
@@ -244,12 +251,29 @@ class Settings:
             prune=prune,
             fetch=fetch,
             db_path=Path(env.get("LINKPACT_DB", DEFAULT_DB_PATH) or DEFAULT_DB_PATH),
+            database_url=database_url_from_env(env),
             monitor=monitor,
             digest=digest_settings_from_env(env),
             cpu_workers=_int(env, "LINKPACT_CPU_WORKERS", -1, minimum=0)
             if env.get("LINKPACT_CPU_WORKERS")
             else None,
         )
+
+
+def database_url_from_env(env: Mapping[str, str]) -> str | None:
+    """``LINKPACT_DATABASE_URL``: a ``postgresql://user:password@host:port/dbname`` URL, or unset/empty for
+    the embedded file. Raises :class:`ConfigError` for another kind of URL (never echoing it: it may hold
+    a password)."""
+    raw = (env.get("LINKPACT_DATABASE_URL") or "").strip()
+    if not raw:
+        return None
+    if not raw.lower().startswith(_DATABASE_URL_SCHEMES):
+        scheme = raw.split(":", 1)[0] if ":" in raw else "no scheme"
+        raise ConfigError(
+            f"LINKPACT_DATABASE_URL: a postgresql:// URL is expected (got {scheme!r}); leave it unset to "
+            "keep the data in the LINKPACT_DB file"
+        )
+    return raw
 
 
 def digest_settings_from_env(env: Mapping[str, str]) -> DigestSettings:

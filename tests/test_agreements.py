@@ -19,6 +19,9 @@ from bot.errors import InputError
 from tests.support.clock import START, Clock
 from tests.support.site import LocalSite
 
+# The product on both store backends: the embedded file and PostgreSQL.
+pytestmark = pytest.mark.backends("tinydb", "postgres")
+
 
 async def check_until_confirmed(engine: Engine, clock: Clock, ref: str | None = None) -> Agreement:
     """A loss is confirmed on the second failing check at least 20 h after the first."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bot.agreements.model import AgreementInput, LinkInput
 from bot.engine import Engine
 from bot.monitoring.digest import (
@@ -15,6 +17,9 @@ from bot.monitoring.digest import (
 from tests.support.clock import Clock
 from tests.support.site import LocalSite
 from tests.test_agreements import exchange, main_link, page
+
+# The product on both store backends: the embedded file and PostgreSQL.
+pytestmark = pytest.mark.backends("tinydb", "postgres")
 
 
 def linking(target: str, anchor: str = "Our kit") -> str:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bot.backlinks.changes import CHANGES_TABLE, Change, ChangeKind
 from bot.engine import Engine
 from tests.support.clock import Clock
 from tests.support.site import LocalSite
+
+# The product on both store backends: the embedded file and PostgreSQL.
+pytestmark = pytest.mark.backends("tinydb", "postgres")
 
 
 def linking_page(target: str, *, rel: str = "", head: str = "") -> str:

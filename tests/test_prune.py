@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from bot.agreements.model import AgreementState, LinkHealth
 from bot.engine import Engine
 from bot.monitoring.digest import build_digest
@@ -11,6 +13,9 @@ from bot.monitoring.prune import Outcome, ProposalStatus
 from tests.support.clock import Clock
 from tests.support.site import LocalSite
 from tests.test_agreements import exchange, main_link, page
+
+# The product on both store backends: the embedded file and PostgreSQL.
+pytestmark = pytest.mark.backends("tinydb", "postgres")
 
 
 async def one_sided_agreement(engine: Engine, ours: LocalSite, partner: LocalSite, clock: Clock) -> str:

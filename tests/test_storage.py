@@ -1,5 +1,8 @@
-"""Storage: the Store interface over real files in tmp dirs, crash safety with real SIGKILLed writers,
-and concurrency with real tasks, threads and processes. Nothing is mocked."""
+"""Storage: the Store interface over real files in tmp dirs and a real PostgreSQL, crash safety with real
+SIGKILLed writers, and concurrency with real tasks, threads and processes. Nothing is mocked.
+
+The contract tests (those taking ``store`` or ``backend``) run once per backend; those that also take
+``db_path`` are about the embedded backend's file and run on it alone."""
 
 from __future__ import annotations
 
@@ -22,8 +25,9 @@ from typing import Any
 import pytest
 from tinydb import TinyDB
 
-from bot.store import ConflictError, StorageError, Tx, open_store
+from bot.store import ConflictError, StorageError, Store, Tx, open_store
 from bot.store.tinydb import AtomicJSONStorage, TinyStore
+from tests.support.postgres import dump
 
 ROOT = Path(__file__).resolve().parents[1]
 # A subprocess that hangs (it never should) is killed after this, so the suite cannot hang with it.
@@ -83,11 +87,55 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "linkpact.json"
 
 
+class Backend:
+    """One database under test: the embedded file at ``path``, or PostgreSQL at ``url``."""
+
+    def __init__(self, name: str, path: Path, url: str | None = None) -> None:
+        self.name = name
+        self.path = path
+        self.url = url
+
+    def open(self) -> Store:
+        """Another store on the same database (what another process would open)."""
+        return open_store(self.path, database_url=self.url)
+
+    @property
+    def target(self) -> str:
+        """What the subprocess scripts below take: the file's path or the URL."""
+        return self.url or str(self.path)
+
+    def snapshot(self) -> object:
+        """Everything stored, read without the store: the file's bytes, or every row."""
+        if self.url:
+            return dump(self.url)
+        return _bytes(self.path) if _exists(self.path) else None
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames:
+        # A test of the file itself (it takes db_path) runs on the embedded backend only.
+        names = ["tinydb"] if "db_path" in metafunc.fixturenames else ["tinydb", "postgres"]
+        metafunc.parametrize("backend", names, indirect=True)
+
+
 @pytest.fixture
-async def store(db_path: Path) -> AsyncIterator[TinyStore]:
-    s = TinyStore(db_path)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    path = tmp_path / "linkpact.json"
+    if request.param == "postgres":
+        return Backend("postgres", path, request.getfixturevalue("pg_url"))
+    return Backend("tinydb", path)
+
+
+@pytest.fixture
+async def store(backend: Backend) -> AsyncIterator[Any]:
+    s = backend.open()
     yield s
     await s.aclose()
+
+
+def _writes(store: Store) -> int | None:
+    """How many times the embedded store wrote its file (None for other backends)."""
+    return store.write_count if isinstance(store, TinyStore) else None
 
 
 class Colour(StrEnum):
@@ -97,7 +145,7 @@ class Colour(StrEnum):
 # -- round trips ----------------------------------------------------------------------------------------
 
 
-async def test_insert_get_find_count_round_trip(store: TinyStore) -> None:
+async def test_insert_get_find_count_round_trip(store: Store) -> None:
     a = await store.insert(
         "backlinks", {"source_url": "https://a.example/", "target_url": "https://us.example/"}
     )
@@ -127,33 +175,36 @@ async def test_insert_get_find_count_round_trip(store: TinyStore) -> None:
     assert await store.find("empty") == []
 
 
-async def test_given_ids_are_kept_and_a_taken_id_is_a_conflict(store: TinyStore, db_path: Path) -> None:
+async def test_given_ids_are_kept_and_a_taken_id_is_a_conflict(store: Store, backend: Backend) -> None:
     assert await store.insert("runs", {"id": "run-1", "n": 1}) == "run-1"
     with pytest.raises(ConflictError, match="run-1"):
         await store.insert("runs", {"id": "run-1", "n": 2})
     with pytest.raises(ValueError, match="id"):
         await store.insert("runs", {"id": 7})
     assert await store.find("runs") == [{"id": "run-1", "n": 1}]
-    reopened = TinyStore(db_path)
+    reopened = backend.open()
     assert await reopened.get("runs", "run-1") == {"id": "run-1", "n": 1}  # ids are stable on disk
     await reopened.aclose()
 
 
-async def test_insert_many_is_one_write(store: TinyStore) -> None:
+async def test_insert_many_is_one_write(store: Store) -> None:
     docs = [{"n": i} for i in range(1000)] + [{"id": "given", "n": -1}]
-    before = store.write_count
+    before = _writes(store)
     ids = await store.insert_many("rows", docs)
-    assert store.write_count == before + 1
+    if before is not None:
+        assert _writes(store) == before + 1
     assert len(ids) == 1001 and len(set(ids)) == 1001 and ids[-1] == "given"
     assert [d["n"] for d in await store.find("rows")] == [*range(1000), -1]
     # A duplicate anywhere in a batch fails the whole batch: nothing of it is written.
     with pytest.raises(ConflictError):
         await store.insert_many("rows", [{"id": "fresh"}, {"id": "given"}])
     assert await store.get("rows", "fresh") is None
-    assert store.write_count == before + 1
+    assert await store.count("rows") == 1001
+    if before is not None:
+        assert _writes(store) == before + 1
 
 
-async def test_upsert_creates_then_merges(store: TinyStore) -> None:
+async def test_upsert_creates_then_merges(store: Store) -> None:
     key = ("source_key", "target_key")
     doc = {"source_key": "a", "target_key": "t", "added_by": "U1"}
     doc_id, created = await store.upsert("backlinks", doc, key=key)
@@ -181,14 +232,14 @@ async def test_upsert_creates_then_merges(store: TinyStore) -> None:
         await store.upsert("backlinks", {"source_key": "a"}, key=())
 
 
-async def test_upsert_matching_several_documents_is_a_conflict(store: TinyStore) -> None:
+async def test_upsert_matching_several_documents_is_a_conflict(store: Store) -> None:
     await store.insert_many("backlinks", [{"k": 1, "n": 1}, {"k": 1, "n": 2}])
     with pytest.raises(ConflictError, match="2 documents"):
         await store.upsert("backlinks", {"k": 1, "n": 3}, key=("k",))
     assert sorted(d["n"] for d in await store.find("backlinks")) == [1, 2]
 
 
-async def test_update_and_remove(store: TinyStore) -> None:
+async def test_update_and_remove(store: Store) -> None:
     ids = await store.insert_many("rows", [{"k": "a", "n": 1}, {"k": "b", "n": 2}, {"k": "a", "n": 3}])
     assert await store.update("rows", ids[0], {"n": 10, "extra": [1, 2]})
     assert await store.get("rows", ids[0]) == {"id": ids[0], "k": "a", "n": 10, "extra": [1, 2]}
@@ -203,14 +254,14 @@ async def test_update_and_remove(store: TinyStore) -> None:
     assert await store.count("rows") == 0
 
 
-async def test_remove_without_a_filter_is_refused(store: TinyStore) -> None:
+async def test_remove_without_a_filter_is_refused(store: Store) -> None:
     await store.insert("rows", {"n": 1})
     with pytest.raises(ValueError, match="at least one field"):
         await store.remove("rows")
     assert await store.count("rows") == 1
 
 
-async def test_values_round_trip_through_the_file(store: TinyStore, db_path: Path) -> None:
+async def test_values_round_trip_through_the_file(store: Store, backend: Backend) -> None:
     doc = {
         "text": 'ünïcode ✓ "quoted"\nnew line',
         "int": -3,
@@ -224,14 +275,17 @@ async def test_values_round_trip_through_the_file(store: TinyStore, db_path: Pat
         "surrogate": "x\ud800y",  # what a "\ud800" escape in scraped JSON decodes to
     }
     doc_id = await store.insert("things", doc)
-    reopened = TinyStore(db_path)
+    reopened = backend.open()
     got = await reopened.get("things", doc_id)
     await reopened.aclose()
-    assert got == {**doc, "id": doc_id, "rel": ["nofollow", "ugc"], "colour": "red"}
+    expected = {**doc, "id": doc_id, "rel": ["nofollow", "ugc"], "colour": "red"}
+    if backend.name == "postgres":  # jsonb has no lone surrogates: U+FFFD, as docs/storage.md says
+        expected["surrogate"] = "x\ufffdy"
+    assert got == expected
     assert got is not None and type(got["colour"]) is str
 
 
-async def test_equality_filters_follow_json(store: TinyStore) -> None:
+async def test_equality_filters_follow_json(store: Store) -> None:
     await store.insert_many(
         "rows",
         [
@@ -269,26 +323,26 @@ async def test_equality_filters_follow_json(store: TinyStore) -> None:
     ],
 )
 async def test_non_json_values_are_refused_and_nothing_is_written(
-    store: TinyStore, db_path: Path, value: object, error: type[Exception], message: str
+    store: Store, backend: Backend, value: object, error: type[Exception], message: str
 ) -> None:
     await store.insert("rows", {"n": 1})
-    before = _bytes(db_path)
+    before = backend.snapshot()
     with pytest.raises(error, match=message):
         await store.insert("rows", {"v": value})
     with pytest.raises(error, match=message):
         await store.update("rows", (await store.find("rows"))[0]["id"], {"v": value})
-    assert _bytes(db_path) == before
+    assert backend.snapshot() == before
 
 
 @pytest.mark.parametrize("table", ["", "Rows", "1rows", "rows-x", "a" * 64, "../x"])
-async def test_bad_table_names_are_refused(store: TinyStore, table: str) -> None:
+async def test_bad_table_names_are_refused(store: Store, table: str) -> None:
     with pytest.raises(ValueError, match="table name"):
         await store.insert(table, {"n": 1})
     with pytest.raises(ValueError, match="table name"):
         await store.find(table)
 
 
-async def test_returned_and_given_documents_are_copies(store: TinyStore) -> None:
+async def test_returned_and_given_documents_are_copies(store: Store) -> None:
     given: dict[str, Any] = {"tags": ["a"], "meta": {"k": "v"}}
     doc_id = await store.insert("rows", given)
     given["tags"].append("changed-after-insert")
@@ -304,7 +358,7 @@ async def test_returned_and_given_documents_are_copies(store: TinyStore) -> None
 # -- transactions ---------------------------------------------------------------------------------------
 
 
-async def test_transact_sees_its_own_writes_and_writes_once(store: TinyStore) -> None:
+async def test_transact_sees_its_own_writes_and_writes_once(store: Store) -> None:
     first = await store.insert("rows", {"n": 0})
 
     def work(tx: Tx) -> list[int]:
@@ -318,19 +372,22 @@ async def test_transact_sees_its_own_writes_and_writes_once(store: TinyStore) ->
         assert tx.get("rows", "x") == {"id": "x", "n": 2}
         return [d["n"] for d in tx.find("rows")]
 
-    before = store.write_count
+    before = _writes(store)
     assert await store.transact(work) == [5, 2, 3, 7]
-    assert store.write_count == before + 1
+    if before is not None:
+        assert _writes(store) == before + 1
     assert [d["n"] for d in await store.find("rows")] == [5, 2, 3, 7]
     assert await store.count("rows", k="u") == 1
     # A transaction that changes nothing does not rewrite the file.
     assert await store.transact(lambda tx: tx.count("rows")) == 4
-    assert store.write_count == before + 1
+    if before is not None:
+        assert _writes(store) == before + 1
 
 
-async def test_transact_rolls_back_when_fn_raises(store: TinyStore, db_path: Path) -> None:
+async def test_transact_rolls_back_when_fn_raises(store: Store, backend: Backend) -> None:
     keep = await store.insert("rows", {"n": 1})
-    before_bytes, before_stat = _bytes(db_path), _stat(db_path)
+    before = backend.snapshot()
+    before_stat = _stat(backend.path) if backend.name == "tinydb" else None
 
     def fail(tx: Tx) -> None:
         tx.insert("rows", {"n": 2})
@@ -340,23 +397,25 @@ async def test_transact_rolls_back_when_fn_raises(store: TinyStore, db_path: Pat
 
     with pytest.raises(RuntimeError, match="boom"):
         await store.transact(fail)
-    assert _bytes(db_path) == before_bytes
-    after = _stat(db_path)
-    assert (after.st_ino, after.st_mtime_ns) == (before_stat.st_ino, before_stat.st_mtime_ns)
+    assert backend.snapshot() == before
+    if before_stat is not None:
+        after = _stat(backend.path)
+        assert (after.st_ino, after.st_mtime_ns) == (before_stat.st_ino, before_stat.st_mtime_ns)
+        assert _temp_files(backend.path.parent) == []
     assert await store.find("rows") == [{"id": keep, "n": 1}]  # the copy in memory is untouched too
-    assert _temp_files(db_path.parent) == []
 
 
-async def test_an_async_function_is_refused_and_nothing_is_written(store: TinyStore, db_path: Path) -> None:
+async def test_an_async_function_is_refused_and_nothing_is_written(store: Store, backend: Backend) -> None:
     async def wrong(tx: Tx) -> None:
         tx.insert("rows", {"n": 1})
 
     with pytest.raises(TypeError, match="plain function"):
         _ = await store.transact(wrong)  # the type allows it; the store refuses it at run time
-    assert not _exists(db_path)
+    assert await store.count("rows") == 0
+    assert not _exists(backend.path)
 
 
-async def test_a_tx_is_only_valid_inside_its_function_and_views_are_read_only(store: TinyStore) -> None:
+async def test_a_tx_is_only_valid_inside_its_function_and_views_are_read_only(store: Store) -> None:
     leaked: list[Any] = []
     await store.transact(leaked.append)
     with pytest.raises(StorageError, match="transaction is over"):
@@ -366,8 +425,8 @@ async def test_a_tx_is_only_valid_inside_its_function_and_views_are_read_only(st
     assert await store.count("rows") == 0
 
 
-async def test_a_closed_store_refuses_calls(db_path: Path) -> None:
-    async with TinyStore(db_path) as s:
+async def test_a_closed_store_refuses_calls(backend: Backend) -> None:
+    async with backend.open() as s:
         await s.insert("rows", {"n": 1})
     with pytest.raises(StorageError, match="closed"):
         await s.find("rows")
@@ -513,9 +572,9 @@ def test_the_storage_is_a_tinydb_storage(db_path: Path) -> None:
     assert _temp_files(db_path.parent) == []
 
 
-async def test_writes_by_another_store_on_the_same_file_are_seen(db_path: Path) -> None:
+async def test_writes_by_another_store_on_the_same_file_are_seen(backend: Backend) -> None:
     # Two stores stand for two processes (say `linkpact track` in a shell while `linkpact serve` runs).
-    async with TinyStore(db_path) as one, TinyStore(db_path) as two:
+    async with backend.open() as one, backend.open() as two:
         await one.insert("rows", {"id": "a"})
         assert await two.get("rows", "a") == {"id": "a"}
         await two.insert("rows", {"id": "b"})
@@ -662,7 +721,7 @@ def _increment(tx: Tx, tag: str) -> None:
     tx.insert("log", {"tag": tag})
 
 
-async def test_concurrent_tasks_lose_nothing(store: TinyStore) -> None:
+async def test_concurrent_tasks_lose_nothing(store: Store, backend: Backend) -> None:
     tasks = 100
 
     async def worker(i: int) -> None:
@@ -675,13 +734,13 @@ async def test_concurrent_tasks_lose_nothing(store: TinyStore) -> None:
     assert sorted(d["tag"] for d in await store.find("log")) == sorted(f"t{i}" for i in range(tasks))
     assert await store.count("seen") == tasks
     assert sorted(d["i"] for d in await store.find("plain")) == list(range(tasks))
-    reopened = TinyStore(store.path)  # and it is all on disk
+    reopened = backend.open()  # and it is all stored
     assert await reopened.count("log") == tasks
     await reopened.aclose()
 
 
-def test_threads_with_their_own_event_loops_lose_nothing(db_path: Path) -> None:
-    store = open_store(db_path)
+def test_threads_with_their_own_event_loops_lose_nothing(backend: Backend) -> None:
+    store = backend.open()
     threads, per_thread = 8, 25
     errors: list[BaseException] = []
 
@@ -716,7 +775,8 @@ import asyncio, sys
 from bot.store import open_store
 
 async def main():
-    store = open_store(sys.argv[1])
+    target = sys.argv[1]
+    store = open_store(target, database_url=target if target.startswith("postgresql:") else None)
     for i in range(int(sys.argv[3])):
         def step(tx, i=i):
             counter = tx.get("meta", "counter") or {"value": 0}
@@ -730,17 +790,23 @@ asyncio.run(main())
 
 
 def test_processes_writing_the_same_file_lose_nothing(
-    db_path: Path, watchdog: list[subprocess.Popen[str]]
+    backend: Backend, watchdog: list[subprocess.Popen[str]]
 ) -> None:
     processes, per_process = 4, 40
     for p in range(processes):
-        watchdog.append(_spawn("-c", PROCESS_WRITER, str(db_path), f"p{p}", str(per_process)))
+        watchdog.append(_spawn("-c", PROCESS_WRITER, backend.target, f"p{p}", str(per_process)))
     for proc in watchdog:
         _, err = proc.communicate()
         assert proc.returncode == 0, err
-    data = _read_database(db_path)
-    assert data["meta"]["counter"]["value"] == processes * per_process
-    assert len(data["log"]) == processes * per_process
+    if backend.url is None:
+        data = _read_database(backend.path)  # read with plain json, not our code
+        counter, logged = data["meta"]["counter"]["value"], len(data["log"])
+    else:
+        rows = dump(backend.url)  # read with plain SQL, not our code
+        counter = next(doc["value"] for table, doc_id, doc in rows if (table, doc_id) == ("meta", "counter"))  # type: ignore[index]
+        logged = sum(table == "log" for table, _, _ in rows)
+    assert counter == processes * per_process
+    assert logged == processes * per_process
 
 
 # -- measurement (printed, not asserted: timings vary by machine) ---------------------------------------
@@ -806,9 +872,9 @@ def test_measure_insert_many_of_100k_documents(db_path: Path, watchdog: list[sub
     )
 
 
-async def test_reads_do_not_wait_behind_a_long_write(tmp_path: Path) -> None:
+async def test_reads_do_not_wait_behind_a_long_write(backend: Backend) -> None:
     """A /linkcheck during a 100,000-row import must not wait for the import's write to finish."""
-    store = open_store(tmp_path / "db.json")
+    store = backend.open()
     try:
         await store.insert("t", {"id": "a"})
         inside, release = threading.Event(), threading.Event()

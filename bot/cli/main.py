@@ -20,6 +20,7 @@ from dotenv import find_dotenv, load_dotenv
 
 from bot import __version__
 from bot.cli.check import add_check_parser, run_check_command
+from bot.cli.db import add_db_parser, run_db_command
 from bot.cli.digest import add_digest_parser, run_digest_command
 from bot.cli.names import COMMAND_HELP, HEAVY_COMMANDS
 from bot.cli.output import EXIT_CLOSED_PIPE, EXIT_INTERNAL, EXIT_USAGE
@@ -54,7 +55,7 @@ class _Parser(argparse.ArgumentParser):
 # are HEAVY_COMMANDS (bot.cli.names). A command line naming one of the commands below gets a stand-in
 # for each heavy one instead (`linkpact check` never loads them, yet its usage line names every command);
 # `linkpact --help`, a mistyped command and the heavy commands themselves get every parser.
-LIGHT_COMMANDS = frozenset({"check", "track", "untrack", "tracked", "recheck", "digest", "serve"})
+LIGHT_COMMANDS = frozenset({"check", "track", "untrack", "tracked", "recheck", "digest", "serve", "db"})
 
 
 def named_command(argv: Sequence[str] | None) -> str | None:
@@ -96,6 +97,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     add_recheck_parser(sub)
     add_digest_parser(sub)
     add_serve_parser(sub)
+    add_db_parser(sub)
     return parser
 
 
@@ -156,6 +158,8 @@ def _run(argv: Sequence[str] | None) -> int:
     try:
         if args.command == "serve":
             return run_serve_command(args)
+        if args.command == "db":  # no engine: `db upgrade` must work on a schema start-up would refuse
+            return run_db_command(args)
         one_shot = argv is None  # we are the program (console script, python -m), not a caller's function
         if one_shot:
             gc.set_threshold(ONE_SHOT_GC_THRESHOLD)

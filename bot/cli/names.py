@@ -21,6 +21,7 @@ COMMAND_HELP = {
     "recheck": "recheck tracked backlinks and promised links now",
     "digest": "build the weekly digest now; post it unless --dry-run",
     "serve": "run the Slack bot (Socket Mode with SLACK_APP_TOKEN, else HTTP)",
+    "db": "the PostgreSQL database: upgrade its schema, show its status, migrate an embedded one into it",
 }
 # The groups whose modules import agreements, audits or imports (about 0.1 s of start-up).
 HEAVY_COMMANDS = ("agreement", "partner", "audit", "import")

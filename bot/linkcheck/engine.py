@@ -118,9 +118,10 @@ class LinkEngine:
         resolver: AbstractResolver | None = None,
         now: Callable[[], datetime] | None = None,
     ) -> Self:
-        """Open the store (raises :class:`bot.store.StorageError` on a corrupt file) and build the one
-        HTTP client of the process. Call from inside the running event loop."""
-        store = open_store(settings.db_path)
+        """Open the store (raises :class:`bot.store.StorageError` on a corrupt file, an unreachable database
+        or a schema to upgrade) and build the one HTTP client of the process. Call from inside the running
+        event loop."""
+        store = open_store(settings.db_path, database_url=settings.database_url)
         client = HttpClient(settings.fetch, resolver=resolver)
         if now is None:
             return cls(settings, store, client)

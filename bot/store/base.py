@@ -11,7 +11,8 @@ Equality filters (``find(table, source_key=..., target_key=...)``) compare JSON 
 whole. These are the semantics a PostgreSQL ``jsonb`` backend gives too.
 
 The embedded backend is :class:`bot.store.tinydb.TinyStore` (a TinyDB-layout JSON file written
-atomically); :func:`bot.store.open_store` picks it. See ``docs/storage.md``.
+atomically); the server backend is :class:`bot.store.postgres.PgStore` (PostgreSQL, for several
+processes); :func:`bot.store.open_store` picks one. See ``docs/storage.md``.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ __all__ = [
     "ReadTx",
     "StorageError",
     "Store",
+    "StoreUnavailable",
     "Tx",
     "json_equal",
     "json_key",
@@ -59,6 +61,11 @@ class StorageError(Exception):
     Raised at start-up for a corrupt or unreadable file (never an empty database in its place), and by
     any operation whose read or write fails. A failed operation has written nothing.
     """
+
+
+class StoreUnavailable(StorageError):
+    """The database server cannot be reached (PostgreSQL down, network cut). Nothing was written; the store
+    reconnects by itself when the server is back, so the same call can simply be tried again later."""
 
 
 class ConflictError(StorageError):
