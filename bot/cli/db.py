@@ -21,7 +21,9 @@ __all__ = ["add_db_parser", "run_db_command"]
 
 def add_db_parser(sub: SubParsers) -> None:
     db = sub.add_parser("db", help=COMMAND_HELP["db"])
-    actions = db.add_subparsers(dest="db_command", required=True)
+    actions = db.add_subparsers(
+        dest="db_command", required=True, metavar="ACTION", help="upgrade, status or migrate"
+    )
     upgrade = actions.add_parser("upgrade", help="apply the schema migrations this Linkpact needs")
     upgrade.add_argument("--sql", action="store_true", help="print the SQL instead of running it (for a DBA)")
     actions.add_parser(

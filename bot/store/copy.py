@@ -12,11 +12,13 @@ import asyncio
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from bot.store.base import Document, StorageError, json_equal
 from bot.store.postgres import PgStore, storable
-from bot.store.tinydb import AtomicJSONStorage, TinyStore
+from bot.store.tablefiles import parse_database
+from bot.store.tinydb import TinyStore
 
 __all__ = ["CopiedTable", "TargetNotEmpty", "copy_into_postgres", "read_embedded"]
 
@@ -38,22 +40,22 @@ class CopiedTable:
 
 
 async def read_embedded(path: str | os.PathLike[str]) -> dict[str, list[Document]]:
-    """Every table of the file at ``path``, its documents in insertion order. Raises :class:`StorageError`
-    when the file is missing, corrupt or unreadable."""
-    names = await asyncio.to_thread(_table_names, path)
+    """Every table of the database at ``path``, its documents in insertion order. Raises
+    :class:`StorageError` when the file is missing, corrupt or unreadable. Opening it with the embedded
+    backend first brings a single-file database of format 1 to the current layout (docs/storage.md)."""
+    if not await asyncio.to_thread(os.path.isfile, path):
+        raise StorageError(f"{os.fspath(path)} does not exist (or is not a file): nothing to copy")
     async with TinyStore(path) as store:
+        await store.count("runs")  # opened, checked and (if old) migrated before the catalogue is read
+        names = await asyncio.to_thread(_table_names, path)
         return await store.view(lambda tx: {name: tx.find(name) for name in names})
 
 
 def _table_names(path: str | os.PathLike[str]) -> list[str]:
-    """The file's table names, read with the embedded backend's own checked reader."""
-    if not os.path.isfile(path):
-        raise StorageError(f"{os.fspath(path)} does not exist (or is not a file): nothing to copy")
-    raw = AtomicJSONStorage(path)
-    try:
-        return sorted((raw.read() or {}).keys())
-    finally:
-        raw.close()
+    """The database's table names, from its catalogue (read with the embedded backend's checked parser)."""
+    data = parse_database(Path(path).read_bytes(), Path(path))
+    tables = data.get("tables")
+    return sorted(tables) if isinstance(tables, dict) else sorted(data)
 
 
 async def copy_into_postgres(

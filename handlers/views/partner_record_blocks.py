@@ -8,7 +8,7 @@ from slack_sdk.models.blocks import Block, ContextBlock, DividerBlock, MarkdownT
 
 from bot.agreements.record import PartnerRecord
 from bot.agreements.report import agreement_record_line, plural, share_words
-from handlers.views.mrkdwn import escape, truncate
+from handlers.views.mrkdwn import escape, truncate_mrkdwn
 from handlers.views.report_blocks import MAX_SECTION_TEXT
 
 # Lines of agreements shown; a partner with more has them all in `linkpact partner show`.
@@ -32,10 +32,10 @@ def build_partner_record_blocks(record: PartnerRecord) -> list[Block]:
     shown = record.agreements[:MAX_RECORD_AGREEMENTS]
     blocks: list[Block] = [
         DividerBlock(),
-        SectionBlock(text=MarkdownTextObject(text=truncate("\n".join(lines), MAX_SECTION_TEXT))),
+        SectionBlock(text=MarkdownTextObject(text=truncate_mrkdwn("\n".join(lines), MAX_SECTION_TEXT))),
         SectionBlock(
             text=MarkdownTextObject(
-                text=truncate(
+                text=truncate_mrkdwn(
                     "\n".join(f"• {escape(agreement_record_line(a))}" for a in shown), MAX_SECTION_TEXT
                 )
             )
@@ -43,6 +43,8 @@ def build_partner_record_blocks(record: PartnerRecord) -> list[Block]:
     ]
     hidden = len(record.agreements) - len(shown)
     if hidden > 0:
-        note = f"_…and {hidden} more: `linkpact partner show {escape(record.domain)}` lists them all_"
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=truncate(note, MAX_CONTEXT_TEXT))]))
+        note = f"_…and {hidden} more {'agreement' if hidden == 1 else 'agreements'} with this partner_"
+        blocks.append(
+            ContextBlock(elements=[MarkdownTextObject(text=truncate_mrkdwn(note, MAX_CONTEXT_TEXT))])
+        )
     return blocks

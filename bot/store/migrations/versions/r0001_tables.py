@@ -41,6 +41,10 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "linking_sites": ((), ()),
     "imports": ((), ()),
     "slack_audits": ((), ()),
+    # the version of the stored link keys (bot/backlinks/registry.py): a handful of documents by id
+    "meta": ((), ()),
+    # Slack event ids already handled (handlers/event_ledger.py): looked up by id, removed by expiry
+    "slack_events": ((), ()),
 }
 
 
