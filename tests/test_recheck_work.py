@@ -29,8 +29,9 @@ from tests.support.site import LocalSite
 # Before the per-page index, the 2,000 backlinks below held the loop for about 20 s in one go.
 MAX_LOOP_STALL_S = 0.5
 # The most CPU the loop's own thread may spend between two wake-ups of the probe (seconds): the stall
-# without other processes' share of the machine, so a tighter bound (measured: about 17 ms).
-MAX_LOOP_BUSY_S = 0.1
+# without other processes' share of the machine, so a tighter bound (measured: about 17 ms; a full garbage
+# collection of the test process, large after the rest of the suite, can add 0.2 s at any moment).
+MAX_LOOP_BUSY_S = 0.3
 
 
 class Counted:

@@ -257,9 +257,10 @@ class SlackApiStandIn:
 
     def drop_socket(self, *, timeout_s: float = 20.0) -> None:
         """Close the app's Socket Mode WebSocket from Slack's side (as Slack does when it moves a
-        connection); the app is expected to reconnect."""
+        connection); the app is expected to reconnect. Waits up to ``timeout_s`` for a connection: the app
+        may say it listens a moment before the stand-in has registered its WebSocket."""
         with self._cond:
-            socket = self._socket
+            socket = self._cond.wait_for(lambda: self._socket, timeout_s)
             self._socket = None
         if socket is None or self._loop is None:
             raise AssertionError("no Socket Mode connection to drop")
