@@ -556,7 +556,7 @@ class TableFiles:
             self._write_catalogue(entries)  # the commit point
         except BaseException as exc:
             for temp in temps:
-                _unlink_quietly(temp)
+                unlink_quietly(temp)
             for target, entry in appended:
                 try:
                     _cut_back(target, entry.size)
@@ -570,7 +570,7 @@ class TableFiles:
             for temp, target in renames:
                 os.replace(temp, target)
             if renames:
-                _fsync_directory(self.directory)
+                fsync_directory(self.directory)
         except OSError as exc:
             self._stale = True
             raise StorageError(
@@ -618,7 +618,7 @@ class TableFiles:
             os.fsync(fd)
         except BaseException:
             os.close(fd)
-            _unlink_quietly(temp)
+            unlink_quietly(temp)
             raise
         entry = TableEntry(target.name, size, crc, len(docs), pending=temp.name)
         read_fd = os.open(temp, os.O_RDONLY | getattr(os, "O_BINARY", 0))
@@ -643,7 +643,7 @@ class TableFiles:
         except BaseException:
             if fd_open:
                 os.close(fd)
-            _unlink_quietly(temp)
+            unlink_quietly(temp)
             raise
         self._seen_file = True
         if _HOLD_FILE:
@@ -651,7 +651,7 @@ class TableFiles:
         else:  # pragma: no cover - Windows
             self._stale = True
         try:
-            _fsync_directory(self.directory)
+            fsync_directory(self.directory)
         except OSError as exc:
             self._stale = True
             raise StorageError(
@@ -716,7 +716,7 @@ class TableFiles:
                 os.replace(temp, self.directory / entry.file)
                 done.append(f"finished an interrupted commit: {entry.pending} -> {entry.file}")
         if done:
-            _fsync_directory(self.directory)
+            fsync_directory(self.directory)
         return done
 
     def _cut_uncommitted_appends(self, catalogue: Catalogue) -> list[str]:
@@ -749,7 +749,7 @@ class TableFiles:
         removed = []
         for entry in entries:
             if entry.name not in keep and any(p.fullmatch(entry.name) for p in patterns):
-                _unlink_quietly(Path(entry.path))
+                unlink_quietly(Path(entry.path))
                 removed.append(entry.name)
         if not removed:
             return []
@@ -938,7 +938,8 @@ def _current_mode(path: Path) -> int | None:
         return None
 
 
-def _fsync_directory(directory: Path) -> None:
+def fsync_directory(directory: Path) -> None:
+    """Make a rename in ``directory`` survive a power cut (POSIX; a no-op elsewhere)."""
     if os.name != "posix":  # pragma: no cover - Windows cannot open a directory to sync it
         return
     fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
@@ -948,7 +949,8 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-def _unlink_quietly(path: Path) -> None:
+def unlink_quietly(path: Path) -> None:
+    """Remove a temp file; a missing one is fine, another failure is logged, never raised."""
     try:
         path.unlink()
     except FileNotFoundError:

@@ -64,6 +64,12 @@ from bot.store.tablefiles import (
     encode_value,
     parse_database,
 )
+from bot.store.tablefiles import (
+    fsync_directory as _fsync_directory,
+)
+from bot.store.tablefiles import (
+    unlink_quietly as _unlink_quietly,
+)
 
 try:  # POSIX only; elsewhere one process at a time may write the file (docs/storage.md).
     import fcntl
@@ -777,22 +783,3 @@ def _write_all(fd: int, payload: bytes) -> None:
     while view:
         written = os.write(fd, view)
         view = view[written:]
-
-
-def _fsync_directory(directory: Path) -> None:
-    if os.name != "posix":  # pragma: no cover - Windows cannot open a directory to sync it
-        return
-    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _unlink_quietly(path: Path) -> None:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass
-    except OSError:
-        logger.exception("could not remove the temp file %s", path)
