@@ -230,7 +230,13 @@ def url_registrable_domain(url: str) -> str:
     return registrable_domain(hostname(url))
 
 
+def site_of(url: str) -> str:
+    """The registrable domain of ``url``'s host (Public Suffix List), ``""`` when it has no host."""
+    host = hostname(url)
+    return registrable_domain(host) if host else ""
+
+
 def same_site(url_a: str, url_b: str) -> bool:
     """True when both URLs have the same registrable domain (a link between them is internal)."""
-    host_a, host_b = hostname(url_a), hostname(url_b)
-    return bool(host_a) and registrable_domain(host_a) == registrable_domain(host_b)
+    site = site_of(url_a)
+    return bool(site) and site == site_of(url_b)

@@ -43,10 +43,9 @@ from bot.models import (
 )
 from bot.urls import (
     FETCHABLE_SCHEMES,
-    hostname,
     link_key,
-    registrable_domain,
     scheme_of,
+    site_of,
     strip_fragment,
 )
 
@@ -75,13 +74,6 @@ _Rank = tuple[bool, bool, int, int]
 
 def _rank(link: ExtractedLink, index: int) -> _Rank:
     return (bool(link.rel & UNFOLLOWED_RELS), link.placement is not Placement.MAIN, link.position, index)
-
-
-def _site(url: str) -> str:
-    """The registrable domain of ``url``'s host, ``""`` when it has none: two URLs are
-    :func:`bot.urls.same_site` exactly when this is the same and not empty."""
-    host = hostname(url)
-    return registrable_domain(host) if host else ""
 
 
 class _PageIndex:
@@ -118,7 +110,7 @@ class _PageIndex:
             best = self.best_by_key.get(key)
             if best is None or rank < best[0]:
                 self.best_by_key[key] = (rank, link)
-            site = _site(fetch_url)
+            site = site_of(fetch_url)
             if site:
                 urls = self.by_site.setdefault(site, {})
                 best = urls.get(fetch_url)
@@ -130,7 +122,7 @@ class _PageIndex:
         made yet (no direct link, but links to the site); else None."""
         if any(key in self.best_by_key for key in target_keys):
             return None
-        site = _site(target_url)
+        site = site_of(target_url)
         if not site or site not in self.by_site or site in self.probed:
             return None
         return site
@@ -328,7 +320,7 @@ class BacklinkVerifier:
         if direct is not None:
             return _Match(direct, via_redirect=False)
         # No link on the page has a target key, so every link to the target's site is a candidate.
-        site = _site(target_url)
+        site = site_of(target_url)
         candidates = index.by_site.get(site) if site else None
         if not candidates:
             return None
@@ -395,13 +387,12 @@ def count_external_links(page: ExtractedPage, page_url: str) -> int:
 
     A link is internal when :func:`bot.urls.same_site` says so; the page's own domain is looked up once.
     """
-    page_host = hostname(page_url)
-    page_site = registrable_domain(page_host)
+    page_site = site_of(page_url)
     targets = set()
     for link in page.links:
         if link.url is None or scheme_of(link.url) not in FETCHABLE_SCHEMES:
             continue
-        host = hostname(link.url)
-        if not (host and registrable_domain(host) == page_site):
+        site = site_of(link.url)
+        if not (site and site == page_site):
             targets.add(strip_fragment(link.url))
     return len(targets)
